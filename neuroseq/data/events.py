@@ -1,0 +1,139 @@
+"""Events tables from MNE annotations, stim channels and BIDS / MEG-MASC / LibriBrain TSV files.
+
+The canonical table has columns ``onset`` (s), ``duration`` (s), ``kind`` (what sort of event:
+``stimulus``, ``word``, ``phoneme``, ``stim``, ``bad``, ``annotation``...) and ``value`` (its label:
+a condition name, a word, a phoneme or a trigger code), plus any extra columns.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from neuroseq.data.recording import STRUCTURED_KINDS, make_events
+from neuroseq.errors import FormatError
+
+#: keys of a MEG-MASC ``trial_type`` dict that hold the event's label, by priority.
+_LABEL_KEYS = ("word", "phoneme", "sound", "condition", "value")
+
+
+def _kind_value_from_description(desc: str) -> tuple[str, Any]:
+    desc = desc.removeprefix("Comment/")  # BrainVision stores free-text markers as comments
+    if desc.lower().startswith(("bad", "edge", "boundary")):
+        return "bad", desc
+    head, sep, tail = desc.partition("/")
+    if sep and head in STRUCTURED_KINDS:
+        return head, tail
+    return "annotation", desc
+
+
+def from_annotations(annotations: Any, first_time: float = 0.0) -> pd.DataFrame:
+    """Events from MNE ``Annotations``; onsets are made relative to the first sample.
+
+    Descriptions that are Python dict literals (MEG-MASC) are parsed with ``ast.literal_eval``.
+    """
+    rows = []
+    for onset, duration, desc in zip(annotations.onset, annotations.duration,
+                                     annotations.description, strict=True):
+        desc = str(desc)
+        if desc.startswith("{"):
+            row = _parse_dict_trial_type(desc, where="annotation")
+        else:
+            kind, value = _kind_value_from_description(desc)
+            row = {"kind": kind, "value": value}
+        row["onset"] = float(onset) - first_time
+        row["duration"] = float(duration)
+        rows.append(row)
+    if not rows:
+        return make_events()
+    return pd.DataFrame(rows)
+
+
+def from_stim_channel(raw: Any, stim_channel: str | list[str] | None = None) -> pd.DataFrame:
+    """Events from the trigger channel(s) of an MNE ``Raw`` (``kind="stim"``, integer values)."""
+    import mne
+
+    try:
+        ev = mne.find_events(raw, stim_channel=stim_channel, shortest_event=1, verbose="error")
+    except ValueError:
+        return make_events()
+    onset = (ev[:, 0] - raw.first_samp) / raw.info["sfreq"]
+    return make_events(onset, 0.0, "stim", [int(v) for v in ev[:, 2]])
+
+
+def _parse_dict_trial_type(text: str, where: str) -> dict:
+    try:
+        d = ast.literal_eval(text)
+    except (ValueError, SyntaxError) as err:
+        raise FormatError(f"{where}: trial_type {text[:80]!r} looks like a dict but is not a "
+                          f"valid Python literal ({err}).") from err
+    if not isinstance(d, dict):
+        raise FormatError(f"{where}: trial_type {text[:80]!r} is not a dict.")
+    row = {k: v for k, v in d.items() if k not in ("onset", "duration")}
+    kind = str(row.pop("kind", "annotation"))
+    value = next((row[k] for k in _LABEL_KEYS if k in row), None)
+    return {"kind": kind, "value": value, **row}
+
+
+def read_events_tsv(fname: str | Path) -> pd.DataFrame:
+    """Read a BIDS ``*_events.tsv`` (including MEG-MASC dict ``trial_type`` strings).
+
+    ``trial_type`` becomes ``value`` (``kind="annotation"``, or ``"bad"`` for BAD_/boundary
+    rows); a dict-literal ``trial_type`` gives its ``kind`` and label (``word``, ``phoneme``...)
+    and its other keys as extra columns.  The numeric ``value`` column is kept as ``code``.
+    """
+    fname = Path(fname)
+    try:
+        df = pd.read_csv(fname, sep="\t", encoding="utf-8-sig", keep_default_na=False,
+                         na_values=["n/a", ""])
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise FormatError(f"cannot read events file {fname}: {err}") from err
+    if "onset" not in df.columns:
+        raise FormatError(f"events file {fname} has no 'onset' column "
+                          f"(columns: {list(df.columns)}).")
+    rows = []
+    for i, rec in enumerate(df.to_dict("records")):
+        tt = rec.get("trial_type")
+        if isinstance(tt, str) and tt.strip().startswith("{"):
+            row = _parse_dict_trial_type(tt, where=f"{fname.name} row {i + 1}")
+        elif isinstance(tt, str):
+            kind, value = _kind_value_from_description(tt)
+            row = {"kind": kind, "value": value}
+        else:
+            row = {"kind": "event", "value": rec.get("value")}
+        if "value" in df.columns and rec.get("value") is not None:
+            row.setdefault("code", rec.get("value"))
+        row["onset"] = rec["onset"]
+        row["duration"] = rec.get("duration", 0.0)
+        rows.append(row)
+    if not rows:
+        return make_events()
+    out = pd.DataFrame(rows)
+    bad = pd.to_numeric(out["onset"], errors="coerce").isna()
+    if bad.any():
+        raise FormatError(f"events file {fname}: onset is not a number in row(s) "
+                          f"{list(np.flatnonzero(bad)[:5] + 1)}.")
+    out["duration"] = pd.to_numeric(out["duration"], errors="coerce").fillna(0.0)
+    return out
+
+
+def read_libribrain_events(fname: str | Path) -> pd.DataFrame:
+    """Read a LibriBrain events TSV (``kind``, ``segment``, ``timemeg``, ``duration``...)."""
+    fname = Path(fname)
+    try:
+        df = pd.read_csv(fname, sep="\t", keep_default_na=False, na_values=["n/a", ""])
+    except (OSError, pd.errors.ParserError) as err:
+        raise FormatError(f"cannot read LibriBrain events file {fname}: {err}") from err
+    need = {"kind", "segment", "timemeg"}
+    if not need <= set(df.columns):
+        raise FormatError(f"LibriBrain events file {fname} lacks columns "
+                          f"{sorted(need - set(df.columns))}.")
+    extra = {c: df[c].tolist() for c in df.columns
+             if c not in ("kind", "segment", "timemeg", "duration")}
+    return make_events(df["timemeg"].to_numpy(float),
+                       df["duration"].to_numpy(float) if "duration" in df else 0.0,
+                       df["kind"].astype(str).tolist(), df["segment"].tolist(), **extra)

@@ -1,0 +1,397 @@
+"""Read recordings from every format MNE reads, BIDS roots, NumPy arrays and LibriBrain HDF5.
+
+All readers return a validated :class:`~neuroseq.data.recording.Recording` in neuroseq units
+(fT, fT/cm, µV).  Use :func:`read_recording` for a single file and :func:`find_recordings` to
+list what a path or BIDS root holds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from neuroseq._logging import logger
+from neuroseq.data.events import (
+    from_annotations,
+    from_stim_channel,
+    read_events_tsv,
+    read_libribrain_events,
+)
+from neuroseq.data.recording import KINDS, SI_TO_UNIT, UNITS, Recording, Sensors
+from neuroseq.errors import DataError, FormatError
+
+#: file endings MNE reads (``mne.io.read_raw`` dispatches on them).
+MNE_EXTENSIONS = (".fif", ".fif.gz", ".con", ".sqd", ".ds", ".edf", ".bdf", ".vhdr", ".set",
+                  ".gdf", ".cnt", ".mff", ".nxe", ".lay", ".eeg")
+ARRAY_EXTENSIONS = (".npy", ".npz")
+H5_EXTENSIONS = (".h5", ".hdf5")
+Source = str | Path | Any  # a path, or an mne_bids.BIDSPath
+
+_KIND_ALIASES = {"mag": "mag", "grad": "grad", "eeg": "eeg", "planar1": "grad",
+                 "planar2": "grad", "meggrad": "grad", "megmag": "mag", "axial": "mag"}
+
+
+def _ext(path: Path) -> str:
+    name = path.name.lower()
+    for e in (".fif.gz",):
+        if name.endswith(e):
+            return e
+    return path.suffix.lower()
+
+
+def _entities(path: Path) -> dict[str, str | None]:
+    ents = dict(re.findall(r"(sub|ses|task|run)-([a-zA-Z0-9]+)", path.name))
+    return {"subject": ents.get("sub"), "session": ents.get("ses"), "task": ents.get("task"),
+            "run": ents.get("run")}
+
+
+def is_bids_root(path: str | Path) -> bool:
+    """Whether ``path`` is a directory holding ``dataset_description.json``."""
+    p = Path(path)
+    return p.is_dir() and (p / "dataset_description.json").exists()
+
+
+# ---------------------------------------------------------------------------------- MNE files
+def _recording_from_raw(raw: Any, source: str, *, exclude_bads: bool, ents: dict,
+                        events: pd.DataFrame | None) -> Recording:
+    import mne
+
+    picks = mne.pick_types(raw.info, meg=True, eeg=True, ref_meg=False,
+                           exclude="bads" if exclude_bads else [])
+    if len(picks) == 0:
+        types = sorted(set(raw.get_channel_types()))
+        raise DataError(f"{source} has no MEG or EEG channel (channel types: {types}); "
+                        "neuroseq reads mag, grad and eeg channels.")
+    sensors = Sensors.from_info(raw.info, picks)
+    units = {k: UNITS[k] for k in sensors.counts()}
+    data = raw.get_data(picks=picks, units=units).astype(np.float32)
+    if events is None:
+        events = from_annotations(raw.annotations,
+                                  raw.first_time if raw.annotations.orig_time is not None else 0.0)
+        stim = mne.pick_types(raw.info, meg=False, stim=True)
+        if len(events) == 0 and len(stim):
+            events = from_stim_channel(raw)
+    rec = Recording(data=data, sfreq=raw.info["sfreq"], sensors=sensors,
+                    subject=ents.get("subject") or "01", session=ents.get("session"),
+                    task=ents.get("task"), events=events, source=source)
+    dropped = [raw.ch_names[i] for i in range(len(raw.ch_names)) if i not in set(picks)]
+    rec.add_step("read", source=source, reader="mne", n_channels=len(picks),
+                 dropped_channels=dropped[:50], n_dropped=len(dropped), units=units)
+    return rec
+
+
+def _read_mne(path: Path, exclude_bads: bool, events: pd.DataFrame | None) -> Recording:
+    import mne
+
+    try:
+        raw = mne.io.read_raw(path, preload=False, verbose="error")
+    except Exception as err:  # MNE raises many types for truncated/corrupt files
+        raise FormatError(f"cannot read {path} with MNE ({type(err).__name__}: {err}). "
+                          "The file may be truncated or corrupt; check its size and that it "
+                          "opens in mne.io.read_raw.") from err
+    try:
+        return _recording_from_raw(raw, str(path), exclude_bads=exclude_bads,
+                                   ents=_entities(path), events=events)
+    except (OSError, ValueError, EOFError) as err:
+        if isinstance(err, DataError):
+            raise
+        raise FormatError(f"cannot read the samples of {path} ({type(err).__name__}: {err}); "
+                          "the file is probably truncated.") from err
+
+
+# ---------------------------------------------------------------------------------- BIDS
+def find_bids_recordings(root: str | Path, *, subjects: list[str] | None = None,
+                         sessions: list[str] | None = None, tasks: list[str] | None = None,
+                         datatypes: list[str] | None = None) -> list[Any]:
+    """Every MEG/EEG recording under a BIDS root (``mne_bids.BIDSPath`` list), filtered."""
+    import mne_bids
+
+    root = Path(root)
+    if not is_bids_root(root):
+        raise FormatError(f"{root} is not a BIDS root (no dataset_description.json).")
+    datatypes = datatypes or ["meg", "eeg"]
+    paths = mne_bids.find_matching_paths(
+        root, subjects=subjects, sessions=sessions, tasks=tasks, datatypes=datatypes,
+        suffixes=datatypes, extensions=[e for e in MNE_EXTENSIONS if e != ".fif.gz"])
+    # CTF .ds are directories: find_matching_paths lists them too; drop split duplicates
+    seen, out = set(), []
+    for p in sorted(paths, key=lambda b: str(b.fpath)):
+        key = (p.subject, p.session, p.task, p.run, p.datatype, p.acquisition)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    if not out:
+        raise FormatError(f"no recording under BIDS root {root} matches subjects={subjects}, "
+                          f"sessions={sessions}, tasks={tasks}, datatypes={datatypes}.")
+    return out
+
+
+def read_bids(bids_path: Any, *, exclude_bads: bool = True, on_flat: str = "raise",
+              on_outside: str = "raise") -> Recording:
+    """Read one BIDS recording through ``mne_bids.read_raw_bids`` (events from ``events.tsv``)."""
+    import mne_bids
+
+    try:
+        raw = mne_bids.read_raw_bids(bids_path, verbose="error")
+    except Exception as err:
+        raise FormatError(f"mne-bids cannot read {bids_path.fpath} ({type(err).__name__}: "
+                          f"{err}).") from err
+    ents = {"subject": bids_path.subject, "session": bids_path.session, "task": bids_path.task}
+    events = None
+    ev_path = bids_path.copy().update(suffix="events", extension=".tsv")
+    if ev_path.fpath.exists():
+        events = read_events_tsv(ev_path.fpath)
+    rec = _recording_from_raw(raw, str(bids_path.fpath), exclude_bads=exclude_bads, ents=ents,
+                              events=events)
+    return rec.validate(on_flat=on_flat, on_outside=on_outside)
+
+
+# ---------------------------------------------------------------------------------- arrays
+def _sensors_from_lists(names: list[str] | None, types: list[str] | None, n: int,
+                        where: str) -> Sensors:
+    if names is None or types is None:
+        raise FormatError(
+            f"{where}: channel names and types are required for array data. Pass "
+            "ch_names=[...] and ch_types=[...] (mag/grad/eeg), or write a JSON sidecar "
+            '{"sfreq": 100, "ch_names": [...], "ch_types": [...]} next to the file.')
+    if isinstance(types, str):
+        types = [types] * n
+    kinds = [_KIND_ALIASES.get(str(t).strip().lower()) for t in types]
+    if None in kinds:
+        bad = sorted({str(t) for t, k in zip(types, kinds, strict=True) if k is None})
+        raise FormatError(f"{where}: unknown channel type(s) {bad}; use mag, grad or eeg.")
+    if len(names) != n or len(kinds) != n:
+        raise DataError(f"{where}: the array has {n} channels but {len(names)} names and "
+                        f"{len(kinds)} types were given.")
+    return Sensors(names=list(names), kinds=kinds)
+
+
+def _apply_units(data: np.ndarray, sensors: Sensors, units: str, where: str) -> np.ndarray:
+    if units == "si":
+        scale = np.array([SI_TO_UNIT[k] for k in sensors.kinds], dtype=np.float64)[:, None]
+        return (data.astype(np.float64) * scale).astype(np.float32)
+    if units != "neuroseq":
+        raise DataError(f"{where}: units must be 'si' (T, T/m, V) or 'neuroseq' "
+                        f"(fT, fT/cm, µV), got {units!r}.")
+    return data.astype(np.float32, copy=False)
+
+
+def read_array(path: str | Path, *, sfreq: float | None = None,
+               ch_names: list[str] | None = None, ch_types: list[str] | str | None = None,
+               units: Literal["neuroseq", "si"] | None = None,
+               events: str | Path | pd.DataFrame | None = None, **ids: str) -> Recording:
+    """Read a ``[channels, times]`` array from ``.npy`` or ``.npz``.
+
+    Sampling rate, channel names and types (and ``units``, ``subject``...) come from the
+    arguments, from the ``.npz`` keys ``sfreq``/``ch_names``/``ch_types``, or from a JSON sidecar
+    with the same stem.  ``units="si"`` converts T, T/m and V; the default ``"neuroseq"``
+    means the array is already in fT, fT/cm and µV.
+    """
+    path = Path(path)
+    meta: dict[str, Any] = {}
+    sidecar = path.with_suffix(".json")
+    if sidecar.exists():
+        try:
+            meta = json.loads(sidecar.read_text())
+        except json.JSONDecodeError as err:
+            raise FormatError(f"sidecar {sidecar} is not valid JSON: {err}") from err
+    try:
+        if _ext(path) == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                if "data" not in z:
+                    raise FormatError(f"{path}: .npz needs a 'data' array; it has "
+                                      f"{list(z.keys())}.")
+                data = np.asarray(z["data"])
+                for key in ("sfreq", "ch_names", "ch_types", "units"):
+                    if key in z and key not in meta:
+                        v = z[key]
+                        meta[key] = v.item() if v.ndim == 0 else v.tolist()
+        else:
+            data = np.load(path, allow_pickle=False, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as err:
+        raise FormatError(f"cannot read array file {path} ({err}); it may be truncated.") from err
+    if data.ndim != 2:
+        raise DataError(f"{path}: array must be 2-D [channels, times], got shape {data.shape}.")
+    sfreq = sfreq or meta.get("sfreq")
+    if sfreq is None:
+        raise FormatError(f"{path}: no sampling frequency. Pass sfreq=..., or add \"sfreq\" to "
+                          f"the sidecar {sidecar.name}.")
+    sensors = _sensors_from_lists(ch_names or meta.get("ch_names"),
+                                  ch_types or meta.get("ch_types"), data.shape[0], str(path))
+    units = units or meta.get("units", "neuroseq")
+    ents = _entities(path)
+    ents.update({k: meta[k] for k in ("subject", "session", "task") if k in meta})
+    ents.update(ids)
+    ev = events if events is not None else meta.get("events")
+    if isinstance(ev, (str, Path)):
+        ev_path = Path(ev) if Path(ev).is_absolute() else path.parent / ev
+        ev = read_events_tsv(ev_path)
+    rec = Recording(data=_apply_units(np.asarray(data), sensors, units, str(path)), sfreq=sfreq,
+                    sensors=sensors, subject=ents.get("subject") or "01",
+                    session=ents.get("session"), task=ents.get("task"), events=ev,
+                    source=str(path))
+    return rec.add_step("read", source=str(path), reader="array", units=units)
+
+
+# ---------------------------------------------------------------------------------- LibriBrain
+def _libribrain_events_path(path: Path) -> Path | None:
+    stem = path.name.split("_proc-")[0].removesuffix("_meg.h5").removesuffix(".h5")
+    candidates = [path.parent.parent / "events" / f"{stem}_events.tsv",
+                  path.parent / f"{stem}_events.tsv"]
+    return next((c for c in candidates if c.exists()), None)
+
+
+def read_libribrain_h5(path: str | Path, *, events: str | Path | pd.DataFrame | None = None,
+                       units: Literal["neuroseq", "si"] = "si", **ids: str) -> Recording:
+    """Read a LibriBrain-style HDF5 file and its events TSV.
+
+    The file holds ``data [C, N]`` and attributes ``sample_frequency``, ``channel_names`` and
+    ``channel_types`` (comma-joined strings or arrays).  The events TSV is looked for in
+    ``../events/<stem>_events.tsv`` unless given.  LibriBrain data are in SI units.
+    """
+    import h5py
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            if "data" not in f:
+                raise FormatError(f"{path}: no 'data' dataset (has {list(f.keys())}).")
+            attrs = dict(f.attrs)
+            data = f["data"][()]
+            xyzdir = f["sensor_xyzdir"][()] if "sensor_xyzdir" in f else None
+    except OSError as err:
+        raise FormatError(f"cannot open HDF5 file {path} ({err}); it may be truncated.") from err
+
+    def _list(v: Any) -> list[str] | None:
+        if v is None:
+            return None
+        if isinstance(v, bytes):
+            v = v.decode()
+        if isinstance(v, str):
+            return [s.strip() for s in v.split(",")]
+        return [s.decode() if isinstance(s, bytes) else str(s) for s in np.asarray(v).tolist()]
+
+    sfreq = attrs.get("sample_frequency", attrs.get("sample_freq"))
+    if sfreq is None:
+        raise FormatError(f"{path}: no 'sample_frequency' attribute (has {sorted(attrs)}).")
+    sensors = _sensors_from_lists(_list(attrs.get("channel_names")),
+                                  _list(attrs.get("channel_types")), data.shape[0], str(path))
+    if xyzdir is not None and xyzdir.shape == (data.shape[0], 6):
+        locs = np.full((data.shape[0], 12), np.nan)
+        locs[:, :3] = xyzdir[:, :3]
+        kinds = np.asarray(sensors.kinds)
+        locs[kinds == "grad", 3:6] = xyzdir[kinds == "grad", 3:]
+        locs[kinds == "mag", 9:12] = xyzdir[kinds == "mag", 3:]
+        sensors.locs = locs
+    if events is None:
+        ev_path = _libribrain_events_path(path)
+        events = read_libribrain_events(ev_path) if ev_path else None
+        if ev_path is None:
+            logger.info("no LibriBrain events TSV found for %s", path)
+    elif isinstance(events, (str, Path)):
+        events = read_libribrain_events(events)
+    ents = {**_entities(path), **ids}
+    rec = Recording(data=_apply_units(data, sensors, units, str(path)), sfreq=float(sfreq),
+                    sensors=sensors, subject=ents.get("subject") or "01",
+                    session=ents.get("session"), task=ents.get("task"), events=events,
+                    source=str(path))
+    return rec.add_step("read", source=str(path), reader="libribrain_h5", units=units)
+
+
+# ---------------------------------------------------------------------------------- dispatch
+def read_recording(source: Source, *, exclude_bads: bool = True,
+                   events: str | Path | pd.DataFrame | None = None,
+                   on_flat: Literal["raise", "drop"] = "raise",
+                   on_outside: Literal["raise", "drop"] = "raise", **kwargs: Any) -> Recording:
+    """Read any supported recording and validate it.
+
+    Parameters
+    ----------
+    source : path | BIDSPath
+        A file MNE reads (FIF, KIT, CTF ``.ds``, EDF/BDF, BrainVision, EEGLAB...), a
+        ``.npy``/``.npz`` array, a LibriBrain ``.h5`` file, or an ``mne_bids.BIDSPath``.
+    exclude_bads : bool
+        Drop channels marked bad in the file.
+    events : path | DataFrame | None
+        An events TSV that replaces the file's own events.
+    on_flat, on_outside : "raise" | "drop"
+        What to do with flat channels and with events outside the recording.
+    **kwargs
+        Passed to :func:`read_array` or :func:`read_libribrain_h5`.
+    """
+    if type(source).__name__ == "BIDSPath":
+        return read_bids(source, exclude_bads=exclude_bads, on_flat=on_flat,
+                         on_outside=on_outside)
+    path = Path(source)
+    if not path.exists():
+        raise FormatError(f"{path} does not exist.")
+    if is_bids_root(path):
+        raise FormatError(f"{path} is a BIDS root, not a recording; list its recordings with "
+                          "find_recordings() or read them one by one.")
+    ext = _ext(path)
+    if isinstance(events, (str, Path)):
+        events = read_events_tsv(events)
+    if ext in ARRAY_EXTENSIONS:
+        rec = read_array(path, events=events, **kwargs)
+    elif ext in H5_EXTENSIONS:
+        rec = read_libribrain_h5(path, events=events, **kwargs)
+    elif ext in MNE_EXTENSIONS:
+        if kwargs:
+            raise TypeError(f"unexpected arguments for an MNE file: {sorted(kwargs)}")
+        rec = _read_mne(path, exclude_bads, events)
+    else:
+        raise FormatError(
+            f"unknown file type {ext!r} for {path}. neuroseq reads "
+            f"{', '.join(MNE_EXTENSIONS + ARRAY_EXTENSIONS + H5_EXTENSIONS)} and BIDS roots.")
+    return rec.validate(on_flat=on_flat, on_outside=on_outside)
+
+
+def find_recordings(inputs: Source | list[Source], **bids_filters: Any) -> list[Source]:
+    """Expand files, directories and BIDS roots into a flat list of readable sources."""
+    if not isinstance(inputs, (list, tuple)):
+        inputs = [inputs]
+    out: list[Source] = []
+    for item in inputs:
+        if type(item).__name__ == "BIDSPath":
+            out.append(item)
+            continue
+        p = Path(item)
+        if is_bids_root(p):
+            out.extend(find_bids_recordings(p, **bids_filters))
+        elif p.is_dir() and _ext(p) != ".ds":
+            found = sorted(f for f in p.rglob("*") if _ext(f) in
+                           MNE_EXTENSIONS + ARRAY_EXTENSIONS + H5_EXTENSIONS and
+                           not any(part.endswith(".ds") for part in f.parent.parts))
+            if not found:
+                raise FormatError(f"no readable recording in directory {p}.")
+            out.extend(found)
+        else:
+            if not p.exists():
+                raise FormatError(f"{p} does not exist.")
+            out.append(p)
+    return out
+
+
+def scan(source: Source) -> dict[str, Any]:
+    """Header of a recording without reading its samples: sfreq, channels, samples."""
+    import mne
+
+    if type(source).__name__ == "BIDSPath":
+        source = source.fpath
+    path = Path(source)
+    ext = _ext(path)
+    if ext in MNE_EXTENSIONS:
+        try:
+            raw = mne.io.read_raw(path, preload=False, verbose="error")
+        except Exception as err:
+            raise FormatError(f"cannot read {path} with MNE ({err}).") from err
+        types = raw.get_channel_types()
+        return {"sfreq": raw.info["sfreq"], "n_times": raw.n_times,
+                "n_channels": sum(t in KINDS for t in types)}
+    rec = read_recording(path)
+    return {"sfreq": rec.sfreq, "n_times": rec.n_times, "n_channels": rec.n_channels}

@@ -1,0 +1,268 @@
+"""PyTorch datasets: fixed-length windows and event-locked epochs over a store or recordings.
+
+Both work on a :class:`~neuroseq.data.store.Store` (lazy reads) or an :class:`InMemoryCorpus`
+of :class:`~neuroseq.data.recording.Recording` objects, restricted to one split.  Items are
+dicts of tensors; :func:`pad_collate` batches recordings with different channel counts by
+zero-padding and returns a channel mask.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from neuroseq._logging import logger
+from neuroseq.data.recording import Recording, Sensors
+from neuroseq.data.splits import Split, SplitSpec
+from neuroseq.errors import DataError
+
+
+class InMemoryCorpus:
+    """Recordings held in memory, with the same read interface as a store.
+
+    Parameters
+    ----------
+    recordings : list of Recording
+        The recordings; ids are ``sub-<subject>_<i>``.
+    split : SplitSpec | Split | None
+        Split applied to every recording.
+    """
+
+    def __init__(self, recordings: list[Recording], split: SplitSpec | Split | None = None):
+        self._recs = {f"sub-{r.subject}_{i}": r for i, r in enumerate(recordings)}
+        if isinstance(split, SplitSpec):
+            split = Split(split, {rid: split.spans(r.subject, r.duration, r.events)
+                                  for rid, r in self._recs.items()})
+        self.split = split
+
+    @property
+    def ids(self) -> list[str]:
+        """Recording ids."""
+        return list(self._recs)
+
+    def sfreq(self, rid: str) -> float:
+        """Sampling frequency."""
+        return self._recs[rid].sfreq
+
+    def n_samples(self, rid: str) -> int:
+        """Number of samples."""
+        return self._recs[rid].n_times
+
+    def subject(self, rid: str) -> str:
+        """Subject id."""
+        return self._recs[rid].subject
+
+    def sensors(self, rid: str) -> Sensors:
+        """Sensors."""
+        return self._recs[rid].sensors
+
+    def events(self, rid: str) -> pd.DataFrame:
+        """Events table."""
+        return self._recs[rid].events
+
+    def read(self, rid: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Samples ``[start, stop)``."""
+        return self._recs[rid].data[:, start:stop]
+
+
+def _split_ranges(corpus: Any, rid: str, split: str | None) -> list[tuple[int, int]]:
+    n, sf = corpus.n_samples(rid), corpus.sfreq(rid)
+    if split is None:
+        return [(0, n)]
+    if corpus.split is None:
+        raise DataError(f"split={split!r} asked for, but the corpus has no split; prepare the "
+                        "store with a SplitSpec or pass split=None.")
+    return [(max(0, int(round(a * sf))), min(n, int(round(b * sf))))
+            for a, b in corpus.split.spans(rid, split)]
+
+
+class _Base(Dataset):
+    def __init__(self, corpus: Any, split: str | None, subject_map: dict[str, int] | None,
+                 channel_vocab: list[str] | None) -> None:
+        self.corpus = corpus
+        self.split = split
+        ids = corpus.ids
+        sfreqs = {corpus.sfreq(r) for r in ids}
+        if len(sfreqs) > 1:
+            raise DataError(f"the corpus mixes sampling rates {sorted(sfreqs)}; resample when "
+                            "preparing it.")
+        self.sfreq = sfreqs.pop()
+        subjects = sorted({corpus.subject(r) for r in ids})
+        self.subject_map = subject_map or {s: i for i, s in enumerate(subjects)}
+        if channel_vocab is None:
+            channel_vocab = []
+            for r in ids:
+                channel_vocab += [n for n in corpus.sensors(r).names if n not in channel_vocab]
+        self.channel_vocab = list(channel_vocab)
+        lookup = {n: i for i, n in enumerate(self.channel_vocab)}
+        self._channels = {}
+        for r in ids:
+            names = corpus.sensors(r).names
+            missing = [n for n in names if n not in lookup]
+            if missing:
+                raise DataError(f"{r}: channels {missing[:5]} are not in the channel vocabulary.")
+            self._channels[r] = torch.tensor([lookup[n] for n in names], dtype=torch.long)
+
+    def _common(self, rid: str, x: np.ndarray) -> dict[str, torch.Tensor]:
+        return {"x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+                "channels": self._channels[rid],
+                "mask": torch.ones(x.shape[0], dtype=torch.bool),
+                "subject": torch.tensor(self.subject_map.get(self.corpus.subject(rid), 0))}
+
+
+class WindowDataset(_Base):
+    """Fixed-length windows with a stride, inside the spans of one split.
+
+    Each item: ``x`` float32 ``[C, W]``, ``channels`` long ``[C]`` (index in
+    ``channel_vocab``), ``mask`` bool ``[C]``, ``subject`` long, ``condition`` long ``[W]``
+    (0 = no condition; the id of ``condition_map[value]`` during ``condition_seconds`` after
+    each matching event onset, or its duration when ``condition_seconds`` is None).
+
+    Parameters
+    ----------
+    corpus : Store | InMemoryCorpus
+    window, stride : int
+        In samples.
+    split : "train" | "val" | "test" | None
+    condition_map : dict | "auto" | None
+        Event ``value`` to condition id (ids start at 1); ``"auto"`` numbers every non-bad
+        value present.
+    """
+
+    def __init__(self, corpus: Any, window: int, stride: int | None = None, *,
+                 split: str | None = "train", condition_map: dict[str, int] | str | None = None,
+                 condition_seconds: float | None = 0.5,
+                 subject_map: dict[str, int] | None = None,
+                 channel_vocab: list[str] | None = None) -> None:
+        super().__init__(corpus, split, subject_map, channel_vocab)
+        if window < 1:
+            raise DataError(f"window must be at least 1 sample, got {window}.")
+        self.window, self.stride = int(window), int(stride or window)
+        if condition_map == "auto":
+            values = sorted({str(v) for r in corpus.ids for k, v in
+                             zip(corpus.events(r)["kind"], corpus.events(r)["value"], strict=True)
+                             if k != "bad" and v is not None})
+            condition_map = {v: i + 1 for i, v in enumerate(values)}
+        self.condition_map = condition_map or {}
+        self._conditions: dict[str, np.ndarray] = {}
+        self.items: list[tuple[str, int]] = []
+        for rid in corpus.ids:
+            for a, b in _split_ranges(corpus, rid, split):
+                self.items += [(rid, s) for s in range(a, b - self.window + 1, self.stride)]
+            if self.condition_map:
+                self._conditions[rid] = self._timeline(rid, condition_seconds)
+        if not self.items:
+            raise DataError(f"no window of {self.window} samples fits in split {split!r}; use a "
+                            "shorter window or a larger split.")
+
+    def _timeline(self, rid: str, seconds: float | None) -> np.ndarray:
+        n, sf = self.corpus.n_samples(rid), self.corpus.sfreq(rid)
+        out = np.zeros(n, dtype=np.int16)
+        ev = self.corpus.events(rid)
+        for onset, dur, val in zip(ev["onset"], ev["duration"], ev["value"], strict=True):
+            cid = self.condition_map.get(str(val))
+            if cid:
+                length = seconds if seconds is not None else dur
+                a = int(round(onset * sf))
+                out[a:a + max(1, int(round(length * sf)))] = cid
+        return out
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rid, s = self.items[i]
+        item = self._common(rid, self.corpus.read(rid, s, s + self.window))
+        cond = self._conditions.get(rid)
+        item["condition"] = (torch.from_numpy(cond[s:s + self.window].astype(np.int64))
+                             if cond is not None else torch.zeros(self.window, dtype=torch.long))
+        return item
+
+
+class EpochDataset(_Base):
+    """Event-locked epochs ``[onset + tmin, onset + tmax)`` with integer labels.
+
+    Parameters
+    ----------
+    event_map : dict
+        Event ``value`` to label (0-based).  Events whose value is absent are ignored.
+    baseline : tuple | None
+        ``(a, b)`` seconds relative to onset whose mean is subtracted per channel.
+    """
+
+    def __init__(self, corpus: Any, event_map: dict[str, int], tmin: float = -0.1,
+                 tmax: float = 0.5, *, split: str | None = "train",
+                 baseline: tuple[float, float] | None = None,
+                 subject_map: dict[str, int] | None = None,
+                 channel_vocab: list[str] | None = None) -> None:
+        super().__init__(corpus, split, subject_map, channel_vocab)
+        if tmax <= tmin:
+            raise DataError(f"tmax ({tmax}) must be greater than tmin ({tmin}).")
+        self.event_map = {str(k): int(v) for k, v in event_map.items()}
+        self.n_times = int(round((tmax - tmin) * self.sfreq))
+        self.offset = int(round(tmin * self.sfreq))
+        self.baseline = None if baseline is None else (
+            int(round((baseline[0] - tmin) * self.sfreq)),
+            int(round((baseline[1] - tmin) * self.sfreq)))
+        self.items: list[tuple[str, int, int]] = []
+        seen, dropped = set(), 0
+        for rid in corpus.ids:
+            ranges = _split_ranges(corpus, rid, split)
+            ev = corpus.events(rid)
+            seen |= {str(v) for v in ev["value"]}
+            for onset, val in zip(ev["onset"], ev["value"], strict=True):
+                if str(val) not in self.event_map:
+                    continue
+                s = int(round(onset * self.sfreq)) + self.offset
+                if any(a <= s and s + self.n_times <= b for a, b in ranges):
+                    self.items.append((rid, s, self.event_map[str(val)]))
+                elif 0 <= s and s + self.n_times <= corpus.n_samples(rid):
+                    continue  # inside the recording but in another split
+                else:
+                    dropped += 1
+        if dropped:
+            logger.info("%d epoch(s) dropped: they run past the edge of their recording", dropped)
+        if not self.items:
+            missing = sorted(set(self.event_map) - seen)
+            raise DataError(
+                f"no epoch for events {sorted(self.event_map)[:10]} in split {split!r}"
+                + (f"; values never found in the events: {missing[:10]}" if missing else "")
+                + f". Values present: {sorted(seen)[:10]}.")
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Label of every epoch."""
+        return np.array([y for _, _, y in self.items])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rid, s, y = self.items[i]
+        x = self.corpus.read(rid, s, s + self.n_times).astype(np.float32, copy=True)
+        if self.baseline is not None:
+            a, b = self.baseline
+            x -= x[:, a:b].mean(axis=1, keepdims=True)
+        item = self._common(rid, x)
+        item["y"] = torch.tensor(y)
+        return item
+
+
+def pad_collate(batch: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
+    """Stack items, zero-padding ``x``/``channels``/``mask`` to the largest channel count."""
+    n_ch = max(b["x"].shape[0] for b in batch)
+    out: dict[str, Any] = {}
+    for key in batch[0]:
+        vals = [b[key] for b in batch]
+        if key in ("x", "channels", "mask") and any(v.shape[0] != n_ch for v in vals):
+            padded = []
+            for v in vals:
+                pad = torch.zeros((n_ch - v.shape[0],) + v.shape[1:], dtype=v.dtype)
+                padded.append(torch.cat([v, pad], dim=0))
+            vals = padded
+        out[key] = torch.stack(vals)
+    return out

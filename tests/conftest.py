@@ -1,0 +1,36 @@
+"""Shared fixtures: small simulated recordings written by the tests themselves."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("NEUROSEQ_PROGRESS", "off")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def meg_rec():
+    """20 s of simulated 306-channel MEG at 200 Hz (synthetic helmet, 3 conditions)."""
+    from neuroseq.data.simulate import simulate_meg
+
+    return simulate_meg(20.0, 200.0, seed=1, geometry="synthetic", n_sources=12)
+
+
+@pytest.fixture(scope="session")
+def eeg_rec():
+    """30 s of simulated 64-channel EEG at 128 Hz."""
+    from neuroseq.data.simulate import simulate_eeg
+
+    return simulate_eeg(30.0, 128.0, seed=2, n_sources=12, conditions=("a", "b"))
+
+
+@pytest.fixture
+def small_rec():
+    """A tiny hand-made 4-channel EEG recording with known events."""
+    from neuroseq.data.recording import Recording, Sensors, make_events
+
+    rng = np.random.default_rng(0)
+    sens = Sensors(["C1", "C2", "C3", "C4"], ["eeg"] * 4)
+    ev = make_events([1.0, 2.0, 3.0, 4.0], 0.0, "stimulus", ["a", "b", "a", "b"])
+    return Recording(rng.standard_normal((4, 1000)) * 10, 100.0, sens, events=ev)
