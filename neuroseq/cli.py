@@ -139,10 +139,13 @@ def simulate(modality: str, duration: float, sfreq: float, seed: int, conditions
     click.echo(f"{rec}\nwritten to {out}")
     if psd:
         import matplotlib
+        import mne
 
         matplotlib.use("Agg")
-        fig = rec.to_raw().compute_psd(fmax=min(100.0, sfreq / 2), verbose="error").plot(
-            show=False)
+        with mne.utils.use_log_level("error"):
+            spectrum = rec.to_raw().compute_psd(fmax=min(100.0, sfreq / 2))
+            fig = spectrum.plot(show=False)
+        fig.suptitle(f"simulated {modality.upper()} (seed {seed}): Welch PSD")
         fig.savefig(psd, dpi=100)
         click.echo(f"PSD plot: {psd}")
 

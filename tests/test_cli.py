@@ -52,3 +52,12 @@ def test_quickstart_real_eeg_cli(tmp_path):
     assert r.exit_code == 0, r.output
     assert "pylossless face/house EEG" in r.output and "128 ch" in r.output
     assert "training windows" in r.output
+
+
+@pytest.mark.skipif(not datasets.has_sample_eeg() and not os.environ.get("CI"),
+                    reason="pylossless sample EEG not installed (CI installs it)")
+def test_info_on_real_bids_root():
+    r = CliRunner().invoke(main, ["info", str(datasets.sample_eeg_root()), "--subject", "s02"])
+    assert r.exit_code == 0, r.output
+    assert "128 eeg (uV)" in r.output and "256 Hz" in r.output
+    assert "face-upright" in r.output and "sub-s01" not in r.output

@@ -393,5 +393,26 @@ def scan(source: Source) -> dict[str, Any]:
         types = raw.get_channel_types()
         return {"sfreq": raw.info["sfreq"], "n_times": raw.n_times,
                 "n_channels": sum(t in KINDS for t in types)}
+    if ext in H5_EXTENSIONS:  # LibriBrain runs are ~1 GB: read the header only
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                sfreq = f.attrs.get("sample_frequency", f.attrs.get("sample_freq"))
+                shape = f["data"].shape if "data" in f else None
+        except OSError as err:
+            raise FormatError(f"cannot open HDF5 file {path} ({err}).") from err
+        if sfreq is None or shape is None:
+            raise FormatError(f"{path}: needs a 'data' dataset and a 'sample_frequency' "
+                              "attribute.")
+        return {"sfreq": float(sfreq), "n_times": shape[1], "n_channels": shape[0]}
+    if ext == ".npy" and path.with_suffix(".json").exists():
+        try:
+            shape = np.load(path, mmap_mode="r").shape
+            sfreq = json.loads(path.with_suffix(".json").read_text()).get("sfreq")
+        except (ValueError, OSError, json.JSONDecodeError) as err:
+            raise FormatError(f"cannot read {path} or its sidecar ({err}).") from err
+        if sfreq is not None and len(shape) == 2:
+            return {"sfreq": float(sfreq), "n_times": shape[1], "n_channels": shape[0]}
     rec = read_recording(path)
     return {"sfreq": rec.sfreq, "n_times": rec.n_times, "n_channels": rec.n_channels}

@@ -3,10 +3,11 @@
 Sources are current dipoles in a spherical head, projected to the sensors with MNE's sphere
 forward model (real 306-channel MEGIN geometry when ``osl-ephys`` is installed, otherwise a
 helmet built from MNE's Vectorview layout; standard montages for EEG).  Every source carries
-1/f background activity; posterior sources carry alpha bursts (8-12 Hz) and central ones beta
-bursts (15-25 Hz).  Each condition has its own evoked sources (so its own topography) with its own
-latencies.  With ``background="mvar"`` the MEG background comes instead from the MVAR model
-fitted to real resting MEG that ``osl-ephys`` ships.  Sensor noise is added last.
+1/f background activity, correlated between nearby sources; posterior sources carry alpha
+bursts (8-12 Hz) and central ones beta bursts (15-25 Hz).  Each condition has its own evoked
+sources (so its own topography) with its own latencies.  With ``background="mvar"`` the MEG
+background comes instead from the MVAR model fitted to real resting MEG that ``osl-ephys``
+ships.  Sensor noise is added last.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from neuroseq.data.recording import SI_TO_UNIT, Recording, Sensors, make_events
 from neuroseq.errors import DataError
 
 HEAD_CENTER = np.array([0.0, 0.0, 0.04])
+_CORR_LENGTH = 0.02  # m: background activity of sources closer than this is correlated
 #: sensor noise floors (neuroseq units, white, before any filtering)
 _SENSOR_NOISE = {"mag": 8.0, "grad": 3.0, "eeg": 1.0}
 
@@ -94,6 +96,14 @@ def pink_noise(rng: np.random.Generator, n: int, n_times: int, exponent: float =
     spec[:, 0] = 0.0
     x = np.fft.irfft(spec, n=n_times, axis=1)
     return x / x.std(axis=1, keepdims=True)
+
+
+def correlated_background(rng: np.random.Generator, rr: np.ndarray, n_times: int
+                          ) -> np.ndarray:
+    """Unit-variance 1/f series, one per source at ``rr``, correlated as exp(-distance / 2 cm)."""
+    dist = np.linalg.norm(rr[:, None] - rr[None], axis=-1)
+    mix = np.linalg.cholesky(np.exp(-dist / _CORR_LENGTH) + 1e-9 * np.eye(len(rr)))
+    return mix @ pink_noise(rng, len(rr), n_times, exponent=rng.uniform(0.8, 1.4))
 
 
 def bursts(rng: np.random.Generator, n_times: int, sfreq: float, freq: float,
@@ -188,8 +198,8 @@ def simulate(info: Any, *, duration: float = 120.0, sfreq: float = 250.0,
         info["sfreq"] = float(sfreq)
     gain = _gain(info, rr, nn)  # [C, S], SI units per A·m
 
-    # background: 1/f activity on every source, alpha behind, beta at the centre
-    src = pink_noise(rng, n_sources, n_times, exponent=rng.uniform(0.8, 1.4)) * 15e-9
+    # background: correlated 1/f activity, alpha behind, beta at the centre
+    src = correlated_background(rng, rr, n_times) * 15e-9
     posterior, central = direction[:, 1] < -0.2, np.abs(direction[:, 1]) < 0.3
     for i in range(n_sources):
         if posterior[i]:

@@ -221,6 +221,7 @@ class Store:
     def __init__(self, path: str | Path, *, storage_options: dict | None = None,
                  cache_mb: float = 256.0) -> None:
         self.path = str(path)
+        self._storage_options = storage_options
         try:
             self._root = _open_group(self.path, "r", storage_options)
         except Exception as err:
@@ -257,7 +258,7 @@ class Store:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._root = _open_group(self.path, "r")
+        self._root = _open_group(self.path, "r", self._storage_options)
 
     @property
     def ids(self) -> list[str]:

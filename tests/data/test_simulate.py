@@ -63,3 +63,15 @@ def test_building_blocks():
     np.testing.assert_allclose(x.std(axis=1), 1.0, rtol=1e-6)
     b = bursts(rng, 5000, 250.0, 10.0)
     assert 0.05 < np.mean(np.abs(b) > 0.1) < 0.95  # bursty, not always on
+
+
+def test_nearby_sources_are_correlated():
+    from neuroseq.data.simulate import HEAD_CENTER, _sources, correlated_background
+
+    rng = np.random.default_rng(0)
+    rr, _, _ = _sources(rng, 40, HEAD_CENTER)
+    bg = correlated_background(rng, rr, 20000)
+    c = np.corrcoef(bg)
+    dist = np.linalg.norm(rr[:, None] - rr[None], axis=-1)
+    assert c[(dist > 0) & (dist < 0.01)].mean() > 0.5
+    assert abs(c[dist > 0.06].mean()) < 0.1

@@ -131,3 +131,21 @@ def test_raw_chunk_fast_path_equals_zarr(fif_corpus, tmp_path, compression):
     assert (fast._raw_chunk_path(fast._array(rid)) is not None) == (compression == "none")
     with pytest.raises(DataError, match="outside the recording"):
         fast.read(rid, n - 10, n + 1)
+
+
+def test_chunk_cache_stays_within_its_budget(fif_corpus, tmp_path):
+    store = prepare(fif_corpus[:1], tmp_path / "g.zarr", chunk=128)
+    small = Store(store.path, cache_mb=306 * 128 * 4 * 3 / 2**20)  # room for three chunks
+    rid = small.ids[0]
+    for a in range(0, small.n_samples(rid) - 256, 100):
+        small.read(rid, a, a + 256)
+    assert len(small._cache) <= 3 and small._cache_bytes <= small._cache_limit
+
+
+def test_scan_reads_headers_only(meg_rec, tmp_path):
+    from neuroseq.data.readers import scan
+
+    from .test_readers import _write_libribrain
+
+    fname = _write_libribrain(tmp_path, meg_rec)
+    assert scan(fname) == {"sfreq": 200.0, "n_times": meg_rec.n_times, "n_channels": 306}
