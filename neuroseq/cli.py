@@ -105,7 +105,10 @@ def prepare(inputs: tuple[str, ...], out: str, sfreq: float | None, l_freq: floa
                                    "tasks": list(task) or None},
                      on_flat=on_flat)
     click.echo(repr(store))
-    click.echo(store.index.to_string(index=False))
+    idx = store.index
+    table = idx.assign(duration_s=(idx["n_samples"] / idx["sfreq"]).round(1))
+    click.echo(table[["id", "subject", "session", "task", "n_channels", "sfreq", "duration_s",
+                      "n_events"]].to_string(index=False))
     if store.split is not None:
         secs = ", ".join(f"{k} {v:.1f} s" for k, v in store.split.summary().items())
         click.echo(f"split ({spec.method}): {secs}; sha256 {store.split.hash[:16]}…")
