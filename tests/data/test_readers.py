@@ -1,4 +1,6 @@
 import json
+import os
+from pathlib import Path
 
 import h5py
 import mne
@@ -195,3 +197,16 @@ def test_find_recordings_in_directory(meg_rec, tmp_path):
     empty.mkdir()
     with pytest.raises(FormatError, match="no readable recording"):
         find_recordings(empty)
+
+
+_KIT = Path(__file__).resolve().parents[2] / ".cache" / "testdata" / "test_umd-raw.sqd"
+
+
+@pytest.mark.skipif(not _KIT.exists() and not os.environ.get("CI"),
+                    reason="real KIT file absent: run scripts/fetch_test_data.sh (CI does)")
+def test_real_kit_file():
+    rec = read_recording(_KIT)
+    assert rec.n_channels == 157 and rec.sfreq == 1000.0 and rec.n_times == 100
+    assert set(rec.sensors.kinds) == {"mag"}  # KIT axial gradiometers, MNE type "mag"
+    assert 5 < np.median(rec.data.std(axis=1)) < 5000  # fT
+    np.testing.assert_allclose(np.linalg.norm(rec.sensors.orientations, axis=1), 1.0, atol=1e-6)
