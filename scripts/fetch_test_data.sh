@@ -9,7 +9,12 @@ dest=.cache/testdata
 mkdir -p "$dest"
 if [ ! -f "$dest/test_umd-raw.sqd" ]; then
     tmp=$(mktemp -d)
-    pip download --quiet eelbrain==0.41.2 --no-deps --no-binary :all: --no-build-isolation -d "$tmp"
+    # pip prepares an sdist's metadata even to download it; eelbrain's needs numpy and a
+    # setuptools new enough (>= 77) for its SPDX licence string, so use a throwaway venv
+    python3 -m venv "$tmp/venv"
+    "$tmp/venv/bin/pip" install --quiet "setuptools>=77" numpy
+    "$tmp/venv/bin/pip" download --quiet eelbrain==0.41.2 --no-deps --no-binary :all: \
+        --no-build-isolation -d "$tmp"
     tar -xzf "$tmp"/eelbrain-0.41.2.tar.gz -C "$tmp" eelbrain-0.41.2/test_data/test_umd-raw.sqd
     mv "$tmp"/eelbrain-0.41.2/test_data/test_umd-raw.sqd "$dest/"
     rm -rf "$tmp"
