@@ -85,11 +85,32 @@ def _recording_from_raw(raw: Any, source: str, *, exclude_bads: bool, ents: dict
     return rec
 
 
-def _read_mne(path: Path, exclude_bads: bool, events: pd.DataFrame | None) -> Recording:
+def _check_mne_warnings(path: Path, messages: list[str], on_outside: str) -> None:
+    """Turn MNE's warnings about short files into errors: MNE reads what is there and warns."""
+    for msg in messages:
+        low = msg.lower()
+        if "does not match the file size" in low or "truncat" in low:
+            raise FormatError(f"{path} looks truncated: MNE warns {msg!r}. Re-export or re-copy "
+                              "the file; neuroseq will not use a silently shortened recording.")
+        if "outside data range" in low and on_outside == "raise":
+            raise DataError(f"{path}: MNE warns {msg!r}: markers lie past the end of the data, "
+                            "so the data file is probably truncated or the markers belong to "
+                            "another recording. Pass on_outside='drop' to accept it.")
+
+
+def _read_mne(path: Path, exclude_bads: bool, events: pd.DataFrame | None,
+              on_outside: str = "raise") -> Recording:
+    import warnings
+
     import mne
 
     try:
-        raw = mne.io.read_raw(path, preload=False, verbose="error")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            raw = mne.io.read_raw(path, preload=False, verbose="warning")
+        _check_mne_warnings(path, [str(w.message) for w in caught], on_outside)
+    except (FormatError, DataError):
+        raise
     except Exception as err:  # MNE raises many types for truncated/corrupt files
         raise FormatError(f"cannot read {path} with MNE ({type(err).__name__}: {err}). "
                           "The file may be truncated or corrupt; check its size and that it "
@@ -134,10 +155,17 @@ def find_bids_recordings(root: str | Path, *, subjects: list[str] | None = None,
 def read_bids(bids_path: Any, *, exclude_bads: bool = True, on_flat: str = "raise",
               on_outside: str = "raise") -> Recording:
     """Read one BIDS recording through ``mne_bids.read_raw_bids`` (events from ``events.tsv``)."""
+    import warnings
+
     import mne_bids
 
     try:
-        raw = mne_bids.read_raw_bids(bids_path, verbose="error")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            raw = mne_bids.read_raw_bids(bids_path, verbose="warning")
+        _check_mne_warnings(bids_path.fpath, [str(w.message) for w in caught], on_outside)
+    except (FormatError, DataError):
+        raise
     except Exception as err:
         raise FormatError(f"mne-bids cannot read {bids_path.fpath} ({type(err).__name__}: "
                           f"{err}).") from err
@@ -343,7 +371,7 @@ def read_recording(source: Source, *, exclude_bads: bool = True,
     elif ext in MNE_EXTENSIONS:
         if kwargs:
             raise TypeError(f"unexpected arguments for an MNE file: {sorted(kwargs)}")
-        rec = _read_mne(path, exclude_bads, events)
+        rec = _read_mne(path, exclude_bads, events, on_outside)
     else:
         raise FormatError(
             f"unknown file type {ext!r} for {path}. neuroseq reads "

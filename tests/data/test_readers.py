@@ -183,6 +183,16 @@ def test_unknown_truncated_and_missing_files(meg_rec, tmp_path):
     (tmp_path / "t2.npy").write_bytes((tmp_path / "t.npy").read_bytes()[:300])
     with pytest.raises(FormatError, match="truncated"):
         read_recording(tmp_path / "t2.npy", sfreq=100, ch_names=list("abcd"), ch_types="eeg")
+    eeg = mne.io.RawArray(np.random.default_rng(0).standard_normal((4, 2000)) * 1e-5,
+                          mne.create_info(list("ABCD"), 100.0, "eeg"), verbose="error")
+    eeg.set_annotations(mne.Annotations([1.0, 15.0], [0.0, 0.0], ["x", "y"]))
+    for ext, data_ext in ((".edf", ".edf"), (".vhdr", ".eeg")):
+        f = tmp_path / f"short{ext}"
+        mne.export.export_raw(f, eeg, verbose="error")
+        blob = f.with_suffix(data_ext).read_bytes()
+        f.with_suffix(data_ext).write_bytes(blob[:len(blob) // 2])
+        with pytest.raises((FormatError, DataError), match="truncated"):
+            read_recording(f)
     (tmp_path / "bad.h5").write_bytes(b"not an hdf5 file at all")
     with pytest.raises(FormatError, match="cannot open HDF5"):
         read_recording(tmp_path / "bad.h5")
