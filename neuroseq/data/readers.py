@@ -79,7 +79,8 @@ def _recording_from_raw(raw: Any, source: str, *, exclude_bads: bool, ents: dict
     rec = Recording(data=data, sfreq=raw.info["sfreq"], sensors=sensors,
                     subject=ents.get("subject") or "01", session=ents.get("session"),
                     task=ents.get("task"), events=events, source=source)
-    dropped = [raw.ch_names[i] for i in range(len(raw.ch_names)) if i not in set(picks)]
+    kept = set(picks.tolist())
+    dropped = [name for i, name in enumerate(raw.ch_names) if i not in kept]
     rec.add_step("read", source=source, reader="mne", n_channels=len(picks),
                  dropped_channels=dropped[:50], n_dropped=len(dropped), units=units)
     return rec

@@ -155,18 +155,14 @@ def prepare(inputs: Source | list[Source], path: str | Path, *,
              read_kwargs) for i, src in enumerate(sources)]
     rows, errors = [], []
     if n_jobs == 1:
-        for a in progress(args, desc="preparing", total=len(args)):
-            try:
-                rows.append(_prepare_one(*a))
-            except Exception as err:  # collect, write what worked, then report
-                errors.append((a[0], err))
+        results = (_safe_prepare(*a) for a in args)
     else:
         from joblib import Parallel, delayed
 
         par = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
         results = par(delayed(_safe_prepare)(*a) for a in args)
-        for ok, val in progress(results, desc="preparing", total=len(args)):
-            (rows if ok else errors).append(val)
+    for ok, val in progress(results, desc="preparing", total=len(args)):
+        (rows if ok else errors).append(val)  # collect failures, write what worked, report
     rows.sort(key=lambda r: r["id"])
     spans = {r["id"]: r["spans"] for r in rows}
     index = [{k: v for k, v in r.items() if k != "spans"} for r in rows]
@@ -184,6 +180,7 @@ def prepare(inputs: Source | list[Source], path: str | Path, *,
 
 
 def _safe_prepare(*args: Any) -> tuple[bool, Any]:
+    """``(True, index row)`` or ``(False, (source, error))``: one failure never stops the rest."""
     try:
         return True, _prepare_one(*args)
     except Exception as err:
