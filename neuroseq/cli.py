@@ -181,5 +181,13 @@ def quickstart(out: str, simulated: bool, n_jobs: int) -> None:
                f"  done in {s['seconds']} s (summary.json in {out})")
 
 
+def _register() -> None:
+    from neuroseq.cli_tokenize import tokenize
+
+    main.add_command(tokenize)
+
+
+_register()
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,89 @@
+"""The one LightningModule: any ``nn.Module`` paired with any objective.
+
+An objective is a callable ``(model, batch) -> (loss, metrics)``.  Optimisation is AdamW with a
+linear warm-up and a cosine decay to ``min_lr_ratio · lr`` over ``max_steps``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from neuroseq.errors import NeuroseqError
+
+Objective = Callable[[nn.Module, dict[str, Any]], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+def warmup_cosine(step: int, warmup: int, total: int, floor: float) -> float:
+    """LR multiplier: linear warm-up over ``warmup`` steps, then cosine down to ``floor``."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if total <= warmup:
+        return 1.0
+    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
+
+
+def _batch_size(batch: Any) -> int:
+    items = batch.values() if isinstance(batch, dict) else batch
+    return next((len(v) for v in items if torch.is_tensor(v) and v.ndim), 1)
+
+
+class TaskModule(L.LightningModule):
+    """Train ``model`` on ``objective``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any model; the objective calls it.
+    objective : callable
+        ``(model, batch) -> (loss, metrics)``.
+    lr, weight_decay, betas : float, float, tuple
+        AdamW settings.
+    warmup_steps, max_steps : int
+        Schedule length; ``max_steps`` 0 keeps the LR constant after warm-up.
+    min_lr_ratio : float
+        Final LR as a fraction of ``lr``.
+    """
+
+    def __init__(self, model: nn.Module, objective: Objective, *, lr: float = 1e-3,
+                 weight_decay: float = 0.01, betas: tuple[float, float] = (0.9, 0.95),
+                 warmup_steps: int = 0, max_steps: int = 0, min_lr_ratio: float = 0.1) -> None:
+        super().__init__()
+        self.model, self.objective = model, objective
+        self.lr, self.weight_decay, self.betas = lr, weight_decay, betas
+        self.warmup_steps, self.max_steps, self.min_lr_ratio = warmup_steps, max_steps, min_lr_ratio
+
+    def _step(self, batch: Any, stage: str) -> torch.Tensor:
+        loss, metrics = self.objective(self.model, batch)
+        if not torch.isfinite(loss):
+            raise NeuroseqError(f"{stage} loss is {loss.item()} at step {self.global_step}; "
+                                "stopping. The last good checkpoint is kept; lower the learning "
+                                "rate or check the data for outliers.")
+        n = _batch_size(batch)
+        self.log(f"{stage}_loss", loss.detach(), prog_bar=True, batch_size=n,
+                 sync_dist=stage != "train")
+        for k, v in metrics.items():
+            self.log(f"{stage}_{k}", v, batch_size=n, sync_dist=stage != "train")
+        return loss
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "val")
+
+    def configure_optimizers(self) -> Any:
+        decay = [p for p in self.model.parameters() if p.requires_grad and p.ndim >= 2]
+        other = [p for p in self.model.parameters() if p.requires_grad and p.ndim < 2]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": self.weight_decay},
+                                 {"params": other, "weight_decay": 0.0}],
+                                lr=self.lr, betas=self.betas)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: warmup_cosine(s, self.warmup_steps, self.max_steps, self.min_lr_ratio))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

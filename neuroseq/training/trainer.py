@@ -1,0 +1,125 @@
+"""A Lightning ``Trainer`` built from a small config, with atomic checkpoints and resume.
+
+Every run directory holds ``checkpoints/last.ckpt`` (and ``best.ckpt``), CSV logs
+(``metrics.csv``) and ``run.json``: the resolved config, seed, package versions, final metrics
+and the SHA-256 of each checkpoint.  Lightning writes checkpoints through an fsspec transaction
+(a temporary file renamed into place), so an interrupted save never leaves a truncated file.
+Checkpoints are loaded with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import platform
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from neuroseq import __version__
+from neuroseq._logging import logger
+
+
+@dataclass
+class TrainConfig:
+    """Trainer settings (Lightning names where they exist)."""
+
+    max_steps: int = 1000
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: float | None = 1.0
+    val_check_interval: int | None = None
+    checkpoint_every_n_steps: int = 100
+    log_every_n_steps: int = 10
+    seed: int = 0
+    progress: bool | None = None
+
+
+def sha256(path: str | Path) -> str:
+    """SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages a run depends on."""
+    import lightning
+    import numpy
+
+    return {"neuroseq": __version__, "torch": torch.__version__, "lightning": lightning.__version__,
+            "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+def _progress(cfg: TrainConfig) -> bool:
+    if cfg.progress is not None:
+        return cfg.progress
+    return os.environ.get("NEUROSEQ_PROGRESS", "on").lower() not in ("off", "0", "false")
+
+
+def build_trainer(run_dir: str | Path, cfg: TrainConfig, *, has_val: bool) -> L.Trainer:
+    """A ``lightning.Trainer`` writing checkpoints and CSV logs under ``run_dir``."""
+    run_dir = Path(run_dir)
+    if not logger.isEnabledFor(logging.INFO):  # Lightning's banner only with -v
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best",
+                           monitor="val_loss" if has_val else "train_loss", mode="min",
+                           save_top_k=1, save_last=True, enable_version_counter=False,
+                           every_n_train_steps=None if has_val else cfg.checkpoint_every_n_steps)
+    return L.Trainer(
+        default_root_dir=run_dir, max_steps=cfg.max_steps, max_epochs=-1,
+        accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+        precision=cfg.precision, accumulate_grad_batches=cfg.accumulate_grad_batches,
+        gradient_clip_val=cfg.gradient_clip_val,
+        val_check_interval=cfg.val_check_interval if has_val else None,
+        check_val_every_n_epoch=None if has_val and cfg.val_check_interval else 1,
+        log_every_n_steps=cfg.log_every_n_steps, callbacks=[ckpt],
+        logger=CSVLogger(run_dir, name="", version=""), enable_progress_bar=_progress(cfg),
+        enable_model_summary=False, num_sanity_val_steps=0)
+
+
+def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
+        run_dir: str | Path, cfg: TrainConfig | None = None, resume: bool = True,
+        extra_config: dict[str, Any] | None = None) -> L.Trainer:
+    """Train ``module``; resumes from ``run_dir/checkpoints/last.ckpt`` when it exists.
+
+    Writes ``run.json`` at the end (config, seed, versions, metrics, checkpoint hashes).
+    """
+    cfg = cfg or TrainConfig()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    trainer = build_trainer(run_dir, cfg, has_val=val_loader is not None)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    ckpt_path = str(last) if resume and last.is_file() else None
+    if ckpt_path:
+        logger.info("resuming from %s", last)
+    with warnings.catch_warnings():
+        for msg in (".*no `val_dataloader`.*", ".*LeafSpec.*", ".*does not have many workers.*"):
+            warnings.filterwarnings("ignore", message=msg)
+        trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+    if trainer.is_global_zero:
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
+                   if torch.is_tensor(v) and v.numel() == 1}
+        ckpts = {p.name: sha256(p) for p in sorted((run_dir / "checkpoints").glob("*.ckpt"))}
+        info = {"config": dataclasses.asdict(cfg) | (extra_config or {}), "seed": cfg.seed,
+                "versions": versions(), "global_step": trainer.global_step, "metrics": metrics,
+                "checkpoints_sha256": ckpts, "resumed_from": ckpt_path}
+        tmp = run_dir / "run.json.tmp"
+        tmp.write_text(json.dumps(info, indent=1, default=str))
+        tmp.replace(run_dir / "run.json")
+    return trainer

@@ -1,0 +1,54 @@
+"""The generic LightningModule and trainer: schedule, loss falls, NaN stops, run record."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from neuroseq.errors import NeuroseqError
+from neuroseq.training import TaskModule, TrainConfig, fit
+from neuroseq.training.module import warmup_cosine
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def mse(model, batch):
+    x, y = batch
+    loss = nn.functional.mse_loss(model(x), y)
+    return loss, {"mse": loss.detach()}
+
+
+def loader():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 4, generator=g)
+    return DataLoader(TensorDataset(x, x @ torch.tensor([1.0, -2.0, 0.5, 3.0])[:, None]),
+                      batch_size=32)
+
+
+def test_schedule():
+    assert warmup_cosine(0, 10, 100, 0.1) == pytest.approx(0.1)
+    assert warmup_cosine(9, 10, 100, 0.1) == pytest.approx(1.0)
+    assert warmup_cosine(100, 10, 100, 0.1) == pytest.approx(0.1)
+    assert warmup_cosine(55, 10, 100, 0.1) == pytest.approx(0.55)
+
+
+def test_fit_learns_and_records_the_run(tmp_path):
+    module = TaskModule(nn.Linear(4, 1), mse, lr=0.3, max_steps=80)
+    trainer = fit(module, loader(), loader(), run_dir=tmp_path,
+                  cfg=TrainConfig(max_steps=80, val_check_interval=40, log_every_n_steps=5))
+    info = json.loads((tmp_path / "run.json").read_text())
+    assert info["metrics"]["val_loss"] < 0.05 and trainer.global_step == 80
+    assert {"best.ckpt", "last.ckpt"} <= set(info["checkpoints_sha256"])
+    assert info["versions"]["torch"] == torch.__version__ and info["seed"] == 0
+
+
+def test_nan_loss_stops_with_a_clear_message(tmp_path):
+    def bad(model, batch):
+        loss, m = mse(model, batch)
+        return loss * float("nan"), m
+
+    with pytest.raises(NeuroseqError, match="loss is nan at step 0"):
+        fit(TaskModule(nn.Linear(4, 1), bad), loader(), run_dir=tmp_path,
+            cfg=TrainConfig(max_steps=5))
