@@ -122,7 +122,7 @@ def quality(quick: bool, rvq_steps: int, run_root: Path) -> list[dict]:
             tok.fit(train, sfreq=sfreq, **kw)
             fit_s = time.perf_counter() - t
             r = evaluate(tok, test[None], sfreq)
-            rows.append({"data": name, "tokenizer": label, "fit_s": fit_s} | r)
+            rows.append({"data": name, "fit_s": fit_s} | r | {"label": label})
             print(f"  {name:<34} {label:<36} NRMSE {r['nrmse']:.3f}  "
                   f"log-PSD {r['log_psd_distance_db']:.2f} dB  fit {fit_s:.0f} s", flush=True)
     return rows
@@ -160,7 +160,7 @@ def main() -> None:
     print("\n" + head + "\n|" + "---|" * 9)
     for r in rows:
         perp = ", ".join(f"{p:.0f}" for p in r["perplexity"])
-        print(f"| {r['data']} | {r['tokenizer']} | {r['tokens_per_second']:g} | "
+        print(f"| {r['data']} | {r['label']} | {r['tokens_per_second']:g} | "
               f"{r['bits_per_second']:g} | {r['nrmse']:.3f} | {r['correlation']:.3f} | "
               f"{r['log_psd_distance_db']:.2f} | {perp} | {r['encode_samples_per_s'] / 1e6:.2f} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
