@@ -152,6 +152,8 @@ def main() -> None:
           f"{tp['max_abs_difference_of_decoded_fT']:.3g} fT (its half-bin offset, fixed here)")
 
     if args.throughput_only:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"throughput": tp}, indent=1))
         return
     print("\n(b) quality on held-out data (last 20 % of each recording)")
     rows = quality(args.quick, steps, Path(tempfile.mkdtemp(prefix="bench-tok-")))
