@@ -13,9 +13,14 @@ logger = logging.getLogger("neuroseq")
 T = TypeVar("T")
 
 
+def progress_enabled() -> bool:
+    """Whether progress bars are shown (``NEUROSEQ_PROGRESS=off`` hides them)."""
+    return os.environ.get("NEUROSEQ_PROGRESS", "on").lower() not in ("off", "0", "false")
+
+
 def progress(iterable: Iterable[T], *, desc: str, total: int | None = None,
              disable: bool | None = None) -> Iterable[T]:
     """Wrap an iterable in a tqdm progress bar (``NEUROSEQ_PROGRESS=off`` hides it)."""
     if disable is None:
-        disable = os.environ.get("NEUROSEQ_PROGRESS", "on").lower() in ("off", "0", "false")
+        disable = not progress_enabled()
     return tqdm(iterable, desc=desc, total=total, disable=disable, leave=False)

@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import platform
 import warnings
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from neuroseq import __version__
-from neuroseq._logging import logger
+from neuroseq._logging import logger, progress_enabled
 
 
 @dataclass
@@ -68,7 +67,7 @@ def versions() -> dict[str, str]:
 def _progress(cfg: TrainConfig) -> bool:
     if cfg.progress is not None:
         return cfg.progress
-    return os.environ.get("NEUROSEQ_PROGRESS", "on").lower() not in ("off", "0", "false")
+    return progress_enabled()
 
 
 def build_trainer(run_dir: str | Path, cfg: TrainConfig, *, has_val: bool) -> L.Trainer:
