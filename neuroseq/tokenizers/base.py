@@ -123,6 +123,10 @@ def training_arrays(data: Any, split: str | None = "train",
     return out, sfreq, []
 
 
+class InvalidCodes(Exception):
+    """Raised by a fused ``_decode`` that met a code outside the vocabulary."""
+
+
 class Tokenizer(ABC):
     """Base class: fit / encode / decode / save_pretrained / from_pretrained.
 
@@ -132,6 +136,9 @@ class Tokenizer(ABC):
 
     kind: ClassVar[str] = ""
     channel_specific: ClassVar[bool] = True
+    #: ``True`` when ``_encode``/``_decode`` check finiteness and code range themselves (fused
+    #: into their single pass) and raise the same errors; the base class then skips its passes.
+    fused_checks: ClassVar[bool] = False
     registry: ClassVar[dict[str, type[Tokenizer]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -216,7 +223,8 @@ class Tokenizer(ABC):
             diff = [n for n in ch_names if n not in self.ch_names][:5]
             raise DataError(f"channel names differ from the ones the tokenizer was fitted on "
                             f"(unknown: {diff or 'same set, different order'}); reorder or pick.")
-        check_finite(x)
+        if not self.fused_checks:
+            check_finite(x)
 
     def encode(self, x: ArrayLike, *, sfreq: float | None = None,
                ch_names: list[str] | None = None) -> ArrayLike:
@@ -236,8 +244,11 @@ class Tokenizer(ABC):
         dtype = np.uint8 if v <= 256 else np.uint16 if v <= 65536 else np.int64
         return codes.numpy().astype(dtype, copy=False)
 
-    def check_codes(self, codes: torch.Tensor) -> None:
-        """Raise :class:`DataError` for codes of the wrong shape or outside the vocabulary."""
+    def check_codes(self, codes: torch.Tensor, values: bool = True) -> None:
+        """Raise :class:`DataError` for codes of the wrong shape or outside the vocabulary.
+
+        ``values=False`` checks the shape only (for decoders that check values as they go).
+        """
         want = 4 if self.n_levels > 1 else 3
         if codes.ndim not in (want - 1, want):
             raise DataError(f"codes must have shape {'[B, C, Q, T]' if want == 4 else '[B, C, T]'}"
@@ -245,6 +256,8 @@ class Tokenizer(ABC):
         if self.n_levels > 1 and codes.shape[-2] != self.n_levels:
             raise DataError(f"codes have {codes.shape[-2]} levels on axis -2; the tokenizer has "
                             f"{self.n_levels}.")
+        if not values:
+            return
         # compare only within the dtype's range (256 would wrap to 0 in uint8)
         bad = codes < 0 if codes.dtype != torch.uint8 else torch.zeros_like(codes, dtype=torch.bool)
         if self.vocab_size <= torch.iinfo(codes.dtype).max:
@@ -257,14 +270,18 @@ class Tokenizer(ABC):
     def decode(self, codes: ArrayLike) -> ArrayLike:
         """Codes back to a float32 signal ``[B, C, T]``; numpy in, numpy out."""
         self._require_fitted("decode")
-        c, was_numpy = as_codes(codes)
-        self.check_codes(c)
-        was_short = c.ndim == (3 if self.n_levels > 1 else 2)
-        c = c[None] if was_short else c
+        given, was_numpy = as_codes(codes)
+        self.check_codes(given, values=not self.fused_checks)
+        was_short = given.ndim == (3 if self.n_levels > 1 else 2)
+        c = given[None] if was_short else given
         if self.channel_specific and c.shape[1] != self.n_channels:
             raise DataError(f"codes have {c.shape[1]} channels; the tokenizer was fitted on "
                             f"{self.n_channels}.")
-        x = self._decode(c)
+        try:
+            x = self._decode(c)
+        except InvalidCodes:  # a fused decoder met a code outside the vocabulary
+            self.check_codes(given)  # raises, locating it in the caller's shape
+            raise
         x = x[0] if was_short else x
         return x.numpy() if was_numpy else x
 

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from neuroseq.errors import DataError
-from neuroseq.tokenizers.base import Tokenizer
+from neuroseq.tokenizers import _mulaw_kernels as _kernels
+from neuroseq.tokenizers.base import InvalidCodes, Tokenizer, check_finite
 
 
 def robust_stats(arrays: list[np.ndarray], max_samples: int = 2_000_000,
@@ -67,6 +68,7 @@ class MuLawTokenizer(Tokenizer):
     """
 
     kind: ClassVar[str] = "mulaw"
+    fused_checks: ClassVar[bool] = True
 
     def __init__(self, mu: float = 255.0, n_bins: int = 256, clip: float | None = 4.0,
                  robust: bool = True, max_fit_samples: int = 2_000_000) -> None:
@@ -107,7 +109,7 @@ class MuLawTokenizer(Tokenizer):
         self.center, self.scale = med.astype(np.float64), (iqr * maxabs).astype(np.float64)
         self._cache.clear()
 
-    # -- the fast paths: one fused affine + companding on encode, a table lookup on decode ----
+    # -- fast paths: fused numba kernels (``_mulaw_kernels``); torch for huge vocabularies ----
     def _affine(self) -> tuple[torch.Tensor, torch.Tensor]:
         if "a" not in self._cache:
             a = 1.0 / self.scale
@@ -137,23 +139,44 @@ class MuLawTokenizer(Tokenizer):
         return [(i, slice(c, c + rows)) for i in range(shape[0])
                 for c in range(0, shape[1], rows)]
 
-    def _encode(self, x: torch.Tensor) -> torch.Tensor:
-        a, b = self._affine()
-        dtype = torch.uint8 if self.n_bins <= 256 else torch.int16 if self.n_bins <= 32767 \
+    def _steps(self) -> tuple[np.ndarray, np.ndarray, float] | None:
+        if "steps" not in self._cache:
+            self._cache["steps"] = _kernels.step_table(self.mu, self.n_bins)
+        return self._cache["steps"]
+
+    def _code_dtype(self) -> torch.dtype:
+        return torch.uint8 if self.n_bins <= 256 else torch.int16 if self.n_bins <= 32767 \
             else torch.int32
-        out = torch.empty(x.shape, dtype=dtype)
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        steps = self._steps()
+        if steps is None:  # a vocabulary too fine for the lookup table
+            check_finite(x)
+            return self._encode_torch(x)
+        if x.dtype not in (torch.float32, torch.float64):
+            x = x.float()
+        out = torch.empty(x.shape, dtype=self._code_dtype())
+        xs = np.ascontiguousarray(x.detach().cpu().numpy()).reshape(-1, x.shape[-1])
+        a, b = 1.0 / self.scale, -self.center / self.scale
+        if not _kernels.encode(xs, a, b, *steps, out.numpy().reshape(xs.shape)):
+            check_finite(x)  # raises, naming the first non-finite sample
+        return out
+
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
+        out = torch.empty(codes.shape, dtype=torch.float32)
+        c = np.ascontiguousarray(codes.detach().cpu().numpy()).reshape(-1, codes.shape[-1])
+        if not _kernels.decode(c, self._table().numpy(), out.numpy().reshape(c.shape)):
+            raise InvalidCodes
+        return out
+
+    def _encode_torch(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self._affine()
+        out = torch.empty(x.shape, dtype=self._code_dtype())
         half = 0.5 * (self.n_bins - 1)
         for i, c in self._blocks(x.shape):
             z = torch.addcmul(b[c], x[i, c], a[c]).clamp_(-1.0, 1.0)
             y = compand(z, self.mu).add_(1.0).mul_(half).add_(0.5).floor_()
             out[i, c] = y.clamp_(0, self.n_bins - 1)
-        return out
-
-    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
-        table = self._table()
-        out = torch.empty(codes.shape, dtype=torch.float32)
-        for i, c in self._blocks(codes.shape):
-            torch.gather(table[c], 1, codes[i, c].long(), out=out[i, c])
         return out
 
     def state_dict(self) -> dict[str, torch.Tensor]:
