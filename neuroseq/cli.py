@@ -182,9 +182,11 @@ def quickstart(out: str, simulated: bool, n_jobs: int) -> None:
 
 
 def _register() -> None:
+    from neuroseq.cli_gpt2meg import forecast, generate, pretrain
     from neuroseq.cli_tokenize import tokenize
 
-    main.add_command(tokenize)
+    for cmd in (tokenize, pretrain, generate, forecast):
+        main.add_command(cmd)
 
 
 _register()

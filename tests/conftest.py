@@ -34,3 +34,24 @@ def small_rec():
     sens = Sensors(["C1", "C2", "C3", "C4"], ["eeg"] * 4)
     ev = make_events([1.0, 2.0, 3.0, 4.0], 0.0, "stimulus", ["a", "b", "a", "b"])
     return Recording(rng.standard_normal((4, 1000)) * 10, 100.0, sens, events=ev)
+
+
+@pytest.fixture(scope="session")
+def sim_store(tmp_path_factory):
+    """A store of 2 × 120 s of simulated 8-channel EEG at 100 Hz with a time split, 2 conditions."""
+    from neuroseq.data.preprocess import Clip, Pipeline, RobustScale
+    from neuroseq.data.simulate import simulate_eeg
+    from neuroseq.data.splits import SplitSpec
+    from neuroseq.data.store import prepare
+
+    root = tmp_path_factory.mktemp("store")
+    files = []
+    for i in range(2):
+        rec = simulate_eeg(120.0, 100.0, seed=10 + i, n_sources=8, conditions=("a", "b"))
+        rec = rec.pick(np.arange(8))
+        rec.subject = f"0{i + 1}"
+        files.append(rec.save_fif(str(root / f"sub-0{i + 1}_eeg.fif")))
+    path = root / "sim.zarr"
+    prepare(files, path, pipeline=Pipeline([RobustScale(), Clip(4.0)]),
+            split=SplitSpec("time", {"n_val": 4, "n_test": 4}), n_jobs=1)
+    return path

@@ -137,3 +137,48 @@ def read_libribrain_events(fname: str | Path) -> pd.DataFrame:
     return make_events(df["timemeg"].to_numpy(float),
                        df["duration"].to_numpy(float) if "duration" in df else 0.0,
                        df["kind"].astype(str).tolist(), df["segment"].tolist(), **extra)
+
+
+def condition_timeline(events: pd.DataFrame, condition_map: dict[str, int], n_times: int,
+                       sfreq: float, seconds: float | None = 0.5) -> np.ndarray:
+    """Per-sample condition ids (0 = none) from events.
+
+    Each event whose ``value`` is in ``condition_map`` sets its id for ``seconds`` after the
+    onset (GPT2MEG: 0.5 s), or for the event's duration when ``seconds`` is None.
+    """
+    out = np.zeros(n_times, dtype=np.int16)
+    for onset, dur, val in zip(events["onset"], events["duration"], events["value"], strict=True):
+        cid = condition_map.get(str(val))
+        if cid:
+            length = seconds if seconds is not None else dur
+            a = int(round(onset * sfreq))
+            out[max(a, 0):a + max(1, int(round(length * sfreq)))] = cid
+    return out
+
+
+def synthetic_timeline(n_times: int, sfreq: float, classes: list[int], *, rest: float = 0.5,
+                       trial: float = 0.5, seed: int = 0) -> np.ndarray:
+    """GPT2MEG's synthetic conditioning: ``rest`` s of 0, then a random class for ``trial`` s,
+    repeated over ``n_times`` samples."""
+    if not classes:
+        raise ValueError("synthetic_timeline needs at least one class id.")
+    rng = np.random.default_rng(seed)
+    out = np.zeros(n_times, dtype=np.int16)
+    r, t = int(round(rest * sfreq)), max(1, int(round(trial * sfreq)))
+    for a in range(r, n_times, r + t):
+        out[a:a + t] = rng.choice(classes)
+    return out
+
+
+def timeline_events(timeline: np.ndarray, sfreq: float,
+                    names: dict[int, str] | None = None) -> pd.DataFrame:
+    """Events (onset, duration, kind ``"stim"``, value) for the runs of non-zero ids."""
+    t = np.asarray(timeline)
+    change = np.flatnonzero(np.diff(np.r_[0, t, 0]) != 0)
+    onsets, values, durs = [], [], []
+    for a, b in zip(change[:-1], change[1:], strict=True):
+        if t[a] != 0:
+            onsets.append(a / sfreq)
+            durs.append((b - a) / sfreq)
+            values.append((names or {}).get(int(t[a]), str(int(t[a]))))
+    return make_events(onsets, durs, ["stim"] * len(onsets), values)

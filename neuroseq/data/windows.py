@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from neuroseq._logging import logger
+from neuroseq.data.events import condition_timeline
 from neuroseq.data.recording import Recording, Sensors
 from neuroseq.data.splits import Split, SplitSpec
 from neuroseq.errors import DataError
@@ -160,16 +161,8 @@ class WindowDataset(_Base):
                             "shorter window or a larger split.")
 
     def _timeline(self, rid: str, seconds: float | None) -> np.ndarray:
-        n, sf = self.corpus.n_samples(rid), self.corpus.sfreq(rid)
-        out = np.zeros(n, dtype=np.int16)
-        ev = self.corpus.events(rid)
-        for onset, dur, val in zip(ev["onset"], ev["duration"], ev["value"], strict=True):
-            cid = self.condition_map.get(str(val))
-            if cid:
-                length = seconds if seconds is not None else dur
-                a = int(round(onset * sf))
-                out[a:a + max(1, int(round(length * sf)))] = cid
-        return out
+        return condition_timeline(self.corpus.events(rid), self.condition_map,
+                                  self.corpus.n_samples(rid), self.corpus.sfreq(rid), seconds)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -266,3 +259,17 @@ def pad_collate(batch: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
             vals = padded
         out[key] = torch.stack(vals)
     return out
+
+
+class TokenCollate:
+    """:func:`pad_collate`, then ``tokens`` = ``tokenizer.encode(x)`` (long) for token models."""
+
+    def __init__(self, tokenizer: Any, keep_signal: bool = False) -> None:
+        self.tokenizer, self.keep_signal = tokenizer, keep_signal
+
+    def __call__(self, items: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
+        batch = pad_collate(items)
+        batch["tokens"] = self.tokenizer.encode(batch["x"])
+        if not self.keep_signal:
+            del batch["x"]
+        return batch

@@ -128,6 +128,15 @@ class MuLawTokenizer(Tokenizer):
             self._cache["table"] = torch.from_numpy(t.astype(np.float32))
         return self._cache["table"]
 
+    def values(self) -> torch.Tensor:
+        """Normalised value (in [-1, 1], before companding) of each code, ``[n_bins]``."""
+        return expand(self.grid(), self.mu).float()
+
+    def quantise(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes (long) of values already in the normalised domain (e.g. AR predictions)."""
+        y = compand(z.double().clamp(-1.0, 1.0), self.mu)
+        return ((y + 1.0) * (0.5 * (self.n_bins - 1)) + 0.5).floor().long()
+
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         """Signal to the clipped [-1, 1] domain that is companded."""
         a, b = self._affine()

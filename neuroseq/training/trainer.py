@@ -22,10 +22,12 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from neuroseq import __version__
 from neuroseq._logging import logger, progress_enabled
+from neuroseq.errors import NeuroseqError
+from neuroseq.training.loader import ResumableLoader
 
 
 @dataclass
@@ -44,6 +46,7 @@ class TrainConfig:
     log_every_n_steps: int = 10
     seed: int = 0
     progress: bool | None = None
+    loggers: tuple[str, ...] = ("csv", "tensorboard")
 
 
 def sha256(path: str | Path) -> str:
@@ -70,14 +73,33 @@ def _progress(cfg: TrainConfig) -> bool:
     return progress_enabled()
 
 
-def build_trainer(run_dir: str | Path, cfg: TrainConfig, *, has_val: bool) -> L.Trainer:
-    """A ``lightning.Trainer`` writing checkpoints and CSV logs under ``run_dir``."""
+def _loggers(run_dir: Path, names: tuple[str, ...]) -> list[Any]:
+    out: list[Any] = []
+    for name in names:
+        if name == "csv":
+            out.append(CSVLogger(run_dir, name="", version=""))
+        elif name == "tensorboard":
+            out.append(TensorBoardLogger(run_dir, name="tensorboard", version="",
+                                         default_hp_metric=False))
+        else:
+            raise NeuroseqError(f"unknown logger {name!r}; use 'csv' and/or 'tensorboard'.")
+    return out
+
+
+def build_trainer(run_dir: str | Path, cfg: TrainConfig, *, has_val: bool,
+                  callbacks: list[Any] | None = None,
+                  distributed_sampler: bool = True) -> L.Trainer:
+    """A ``lightning.Trainer`` writing checkpoints, CSV and TensorBoard logs under ``run_dir``."""
     run_dir = Path(run_dir)
     if not logger.isEnabledFor(logging.INFO):  # Lightning's banner only with -v
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best",
+    # last.ckpt every N steps (resume), best.ckpt on the monitored loss
+    last = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True,
+                           every_n_train_steps=cfg.checkpoint_every_n_steps,
+                           enable_version_counter=False)
+    best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best",
                            monitor="val_loss" if has_val else "train_loss", mode="min",
-                           save_top_k=1, save_last=True, enable_version_counter=False,
+                           save_top_k=1, save_last=False, enable_version_counter=False,
                            every_n_train_steps=None if has_val else cfg.checkpoint_every_n_steps)
     return L.Trainer(
         default_root_dir=run_dir, max_steps=cfg.max_steps, max_epochs=-1,
@@ -86,37 +108,66 @@ def build_trainer(run_dir: str | Path, cfg: TrainConfig, *, has_val: bool) -> L.
         gradient_clip_val=cfg.gradient_clip_val,
         val_check_interval=cfg.val_check_interval if has_val else None,
         check_val_every_n_epoch=None if has_val and cfg.val_check_interval else 1,
-        log_every_n_steps=cfg.log_every_n_steps, callbacks=[ckpt],
-        logger=CSVLogger(run_dir, name="", version=""), enable_progress_bar=_progress(cfg),
-        enable_model_summary=False, num_sanity_val_steps=0)
+        log_every_n_steps=cfg.log_every_n_steps, callbacks=[last, best, *(callbacks or [])],
+        logger=_loggers(run_dir, tuple(cfg.loggers)), enable_progress_bar=_progress(cfg),
+        enable_model_summary=False, num_sanity_val_steps=0,
+        use_distributed_sampler=distributed_sampler)
+
+
+def _merge_csv(csv: Path, earlier: bytes) -> None:
+    """Prepend the rows logged before a resume (Lightning's CSV logger starts a new file)."""
+    import io
+
+    import pandas as pd
+
+    old = pd.read_csv(io.BytesIO(earlier))
+    new = pd.read_csv(csv) if csv.is_file() else old.iloc[:0]
+    if len(new) and "step" in old and "step" in new:
+        old = old[old["step"] < new["step"].min()]
+    tmp = csv.with_suffix(".csv.tmp")
+    pd.concat([old, new], ignore_index=True).to_csv(tmp, index=False)
+    tmp.replace(csv)
 
 
 def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
         run_dir: str | Path, cfg: TrainConfig | None = None, resume: bool = True,
-        extra_config: dict[str, Any] | None = None) -> L.Trainer:
+        extra_config: dict[str, Any] | None = None, split_hash: str | None = None,
+        callbacks: list[Any] | None = None) -> L.Trainer:
     """Train ``module``; resumes from ``run_dir/checkpoints/last.ckpt`` when it exists.
 
-    Writes ``run.json`` at the end (config, seed, versions, metrics, checkpoint hashes).
+    A :class:`~neuroseq.training.loader.ResumableLoader` as ``train_loader`` makes the resume
+    exact mid-epoch.  Writes ``run.json`` at the end (config, seed, versions, split hash,
+    metrics, checkpoint hashes).
     """
     cfg = cfg or TrainConfig()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    trainer = build_trainer(run_dir, cfg, has_val=val_loader is not None)
+    resumable = isinstance(train_loader, ResumableLoader)
+    trainer = build_trainer(run_dir, cfg, has_val=val_loader is not None, callbacks=callbacks,
+                            distributed_sampler=not resumable)
+    if resumable:
+        train_loader.bind(trainer)
     last = run_dir / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if resume and last.is_file() else None
+    csv = run_dir / "metrics.csv"
+    earlier = csv.read_bytes() if ckpt_path and csv.is_file() else None
     if ckpt_path:
         logger.info("resuming from %s", last)
     with warnings.catch_warnings():
-        for msg in (".*no `val_dataloader`.*", ".*LeafSpec.*", ".*does not have many workers.*"):
+        for msg in (".*no `val_dataloader`.*", ".*LeafSpec.*", ".*does not have many workers.*",
+                    ".*exists and is not empty.*", ".*could not find the monitored key.*"):
             warnings.filterwarnings("ignore", message=msg)
         trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+    if trainer.is_global_zero and earlier is not None:
+        _merge_csv(csv, earlier)
     if trainer.is_global_zero:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
                    if torch.is_tensor(v) and v.numel() == 1}
         ckpts = {p.name: sha256(p) for p in sorted((run_dir / "checkpoints").glob("*.ckpt"))}
         info = {"config": dataclasses.asdict(cfg) | (extra_config or {}), "seed": cfg.seed,
-                "versions": versions(), "global_step": trainer.global_step, "metrics": metrics,
+                "versions": versions(), "split_hash": split_hash,
+                "global_step": trainer.global_step, "metrics": metrics,
                 "checkpoints_sha256": ckpts, "resumed_from": ckpt_path}
         tmp = run_dir / "run.json.tmp"
         tmp.write_text(json.dumps(info, indent=1, default=str))

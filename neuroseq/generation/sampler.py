@@ -1,0 +1,127 @@
+"""Autoregressive generation of token streams: KV cache, sliding window, top-k/top-p/temperature.
+
+The GPT2MEG protocol (``../shared/research/gpt2meg_eegpt.md`` §1.6): seed with real context,
+condition on a timeline (real or synthetic), sample with top-p 0.8, and slide a window of the
+model's context over horizons far longer than it — when the window is full it restarts from
+its last ``context − shift`` tokens (re-encoded at positions 0…), so a forward pass over the
+window happens once every ``shift`` steps and the steps between use the KV cache.  Models without
+a cache (WaveNet) recompute the same window every step; the token sequence is the same either
+way (tested with greedy sampling).  All ``B·C`` channel streams are one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from neuroseq._logging import progress
+
+
+@dataclass
+class SamplingConfig:
+    """How to draw tokens.
+
+    ``temperature=0`` is greedy.  ``top_p`` (nucleus, the paper's default 0.8) and ``top_k``
+    apply after the temperature.  ``shift``: new tokens per window restart (paper: 10).
+    ``use_cache=False`` recomputes the window each step (for checks and cache-less models).
+    """
+
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = 0.8
+    shift: int = 10
+    use_cache: bool = True
+    seed: int = 0
+
+
+def sample_logits(logits: torch.Tensor, cfg: SamplingConfig,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw one token per row of ``logits`` ``[N, V]``."""
+    if cfg.temperature <= 0:
+        return logits.argmax(-1)
+    logits = logits.float() / cfg.temperature
+    if cfg.top_k is not None and cfg.top_k < logits.shape[-1]:
+        kth = logits.topk(cfg.top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = logits.softmax(-1)
+    if cfg.top_p is not None and cfg.top_p < 1.0:
+        p, idx = probs.sort(-1, descending=True)
+        drop = p.cumsum(-1) - p > cfg.top_p  # keep the smallest set reaching top_p
+        p = p.masked_fill(drop, 0.0)
+        choice = torch.multinomial(p, 1, generator=generator)
+        return idx.gather(-1, choice)[:, 0]
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+def _window(model: nn.Module) -> int:
+    ctx = getattr(model, "context", None)
+    if not ctx:
+        raise ValueError(f"{type(model).__name__} has no `context` (longest input) attribute.")
+    return int(ctx)
+
+
+@torch.inference_mode()
+def generate_tokens(model: nn.Module, context: torch.Tensor, n_steps: int, *,
+                    channels: torch.Tensor | None = None, subject: torch.Tensor | None = None,
+                    condition: torch.Tensor | None = None, cfg: SamplingConfig | None = None,
+                    desc: str = "generating") -> torch.Tensor:
+    """Continue ``context`` ``[B, C, Tc]`` by ``n_steps`` tokens per channel.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Token model: ``model(tokens, channels, subject, condition, cache=, start=)`` returns
+        ``{"logits": [B, C, T, V]}``; ``model.context`` is its longest input and
+        ``model.supports_cache`` says whether it has a KV cache (``new_cache``).
+    condition : LongTensor ``[B, Tc + n_steps]`` | None
+        Condition id of every step, context included.
+
+    Returns
+    -------
+    LongTensor ``[B, C, n_steps]``.
+    """
+    cfg = cfg or SamplingConfig()
+    model.eval()
+    b, c, tc = context.shape
+    if tc < 1:
+        raise ValueError("generation needs at least one context token per channel.")
+    if condition is not None and condition.shape[-1] < tc + n_steps:
+        raise ValueError(f"the condition timeline has {condition.shape[-1]} steps; context + "
+                         f"generation need {tc + n_steps}.")
+    ctx = _window(model)
+    shift = max(1, min(cfg.shift, ctx - 1))
+    device = next(model.parameters()).device
+    seq = torch.empty(b, c, tc + n_steps, dtype=torch.long, device=device)
+    seq[..., :tc] = context.to(device)
+    cond = None if condition is None else condition.to(device)
+    chans = None if channels is None else channels.to(device)
+    subj = None if subject is None else subject.to(device)
+    use_cache = cfg.use_cache and getattr(model, "supports_cache", False)
+    cache = model.new_cache(b * c, ctx) if use_cache else None
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+
+    def run(a: int, z: int, start: int) -> torch.Tensor:
+        kw: dict[str, Any] = {"cache": cache, "start": start} if use_cache else {}
+        cnd = None if cond is None else cond[..., a:z]
+        return model(seq[..., a:z], chans, subj, cnd, **kw)["logits"][..., -1, :]
+
+    cur, ws = tc, max(0, tc - ctx)
+    logits = run(ws, cur, 0)
+    for step in progress(range(n_steps), desc=desc, total=n_steps):
+        seq[..., cur] = sample_logits(logits.reshape(b * c, -1), cfg, gen).view(b, c)
+        cur += 1
+        if step == n_steps - 1:
+            break
+        if cur - ws > ctx:  # window full: restart it from its last ctx - shift tokens
+            ws = cur - (ctx - shift)
+            if cache is not None:
+                cache.reset()
+            logits = run(ws, cur, 0)
+        elif cache is not None:
+            logits = run(cur - 1, cur, cur - 1 - ws)
+        else:
+            logits = run(ws, cur, 0)
+    return seq[..., tc:]

@@ -1,0 +1,165 @@
+"""GPT2MEG: a decoder-only transformer shared across channels (Csaky et al., arXiv 2404.09256).
+
+Facts in ``../shared/research/gpt2meg_eegpt.md`` §1.3.  Channels are independent sequences,
+batched as ``(B·C) × T``; channel identity, subject and the time-aligned task condition enter as
+embeddings summed with the token and position embeddings (each N(0, 0.02); condition 0 = no
+stimulus is the zero vector).  Causal attention over time only, a shared bias-free output head.
+The paper's size: width 240, 12 layers, 12 heads, context 256 at 100 Hz (≈ 8.7 M parameters).
+
+``channel_mix=True`` adds attention across channels after every block (an extension beyond the
+paper, in the spirit of its WaveNet "ChannelMix" variant): the model then sees all channels of
+a step at once, so channels are no longer independent (and a batch must hold whole recordings).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from neuroseq.models.layers import AcrossChannels, Block, KVCache
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"d_model": 240, "n_layers": 12, "n_heads": 12, "context": 256},
+    "small": {"d_model": 128, "n_layers": 4, "n_heads": 4, "context": 256},
+    "tiny": {"d_model": 64, "n_layers": 2, "n_heads": 4, "context": 128},
+}
+
+
+class GPT2MEG(nn.Module, PyTorchModelHubMixin):
+    """Channel-independent GPT over per-channel token streams.
+
+    Parameters
+    ----------
+    n_chans : int
+        Channel vocabulary size (channel embedding rows).
+    n_vocab : int
+        Token vocabulary (256 μ-law levels).
+    n_subjects : int
+        Subject embedding rows.
+    n_conditions : int
+        Condition embedding rows including 0 = no stimulus (119 in the paper).
+    d_model, n_layers, n_heads : int
+        Transformer width, depth and heads.
+    context : int
+        Longest sequence (learned positions); 256 samples = 2.56 s at 100 Hz.
+    sfreq : float
+        Sampling rate the model was trained at (metadata for samplers and readers).
+    dropout : float
+        Residual, embedding and attention dropout (0 in the paper).
+    channel_mix : bool
+        Attention across channels after each block (extension; see module docstring).
+    preset : str | None
+        ``"paper"``, ``"small"`` or ``"tiny"``; explicit arguments override it.
+    """
+
+    supports_cache = True
+
+    def __init__(self, n_chans: int = 306, n_vocab: int = 256, n_subjects: int = 1,
+                 n_conditions: int = 1, d_model: int | None = None, n_layers: int | None = None,
+                 n_heads: int | None = None, context: int | None = None, sfreq: float = 100.0,
+                 dropout: float = 0.0, channel_mix: bool = False,
+                 preset: str | None = "paper") -> None:
+        super().__init__()
+        if preset is not None and preset not in PRESETS:
+            raise ValueError(f"unknown GPT2MEG preset {preset!r}; choose from {sorted(PRESETS)}.")
+        base = dict(PRESETS[preset]) if preset else {}
+        given = {"d_model": d_model, "n_layers": n_layers, "n_heads": n_heads, "context": context}
+        base.update({k: v for k, v in given.items() if v is not None})
+        missing = [k for k in given if k not in base]
+        if missing:
+            raise ValueError(f"GPT2MEG needs {missing} when preset=None.")
+        self.d_model, self.n_layers = base["d_model"], base["n_layers"]
+        self.n_heads, self.context = base["n_heads"], base["context"]
+        self.n_chans, self.n_vocab, self.sfreq = n_chans, n_vocab, sfreq
+        self.n_subjects, self.n_conditions = n_subjects, n_conditions
+        self.channel_mix = channel_mix
+        e = self.d_model
+        self.tok = nn.Embedding(n_vocab, e)
+        self.chan = nn.Embedding(n_chans, e)
+        self.subj = nn.Embedding(n_subjects, e)
+        self.cond = nn.Embedding(n_conditions, e, padding_idx=0)
+        self.pos = nn.Embedding(self.context, e)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(Block(e, self.n_heads, dropout) for _ in range(self.n_layers))
+        self.mix = nn.ModuleList(AcrossChannels(e, self.n_heads) for _ in range(self.n_layers)) \
+            if channel_mix else None
+        self.ln_f = nn.LayerNorm(e)
+        self.head = nn.Linear(e, n_vocab, bias=False)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear | nn.Embedding):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                nn.init.zeros_(m.bias)
+            if isinstance(m, nn.Embedding) and m.padding_idx is not None:
+                with torch.no_grad():
+                    m.weight[m.padding_idx].zero_()
+
+    def new_cache(self, n_sequences: int, max_len: int | None = None) -> KVCache:
+        """An empty KV cache for ``n_sequences`` (= B·C) streams."""
+        p = next(self.parameters())
+        return KVCache(self.n_layers, n_sequences, self.n_heads, max_len or self.context,
+                       self.d_model // self.n_heads, device=p.device, dtype=p.dtype)
+
+    def embed(self, tokens: torch.Tensor, channels: torch.Tensor | None = None,
+              subject: torch.Tensor | None = None, condition: torch.Tensor | None = None,
+              start: int = 0) -> torch.Tensor:
+        """Summed embeddings ``[B, C, T, E]``."""
+        b, c, t = tokens.shape
+        if start + t > self.context:
+            raise ValueError(f"positions {start}..{start + t} exceed the context {self.context}.")
+        if tokens.dtype == torch.uint8:
+            tokens = tokens.long()
+        h = self.tok(tokens)
+        if channels is None:
+            channels = torch.arange(c, device=tokens.device).expand(b, c)
+        h = h + self.chan(channels)[:, :, None]
+        if subject is not None:
+            h = h + self.subj(subject)[:, None, None]
+        if condition is not None:
+            cond = self.cond(condition)  # [B, T, E] or [B, C, T, E]
+            h = h + (cond[:, None] if condition.ndim == 2 else cond)
+        return h + self.pos(torch.arange(start, start + t, device=tokens.device))
+
+    def forward(self, tokens: torch.Tensor, channels: torch.Tensor | None = None,
+                subject: torch.Tensor | None = None, condition: torch.Tensor | None = None,
+                *, cache: KVCache | None = None, start: int | None = None,
+                mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Next-token logits.
+
+        Parameters
+        ----------
+        tokens : LongTensor ``[B, C, T]``
+        channels : LongTensor ``[B, C]`` | None
+            Rows of the channel embedding (default ``0..C-1``).
+        subject : LongTensor ``[B]`` | None
+        condition : LongTensor ``[B, T]`` or ``[B, C, T]`` | None
+        cache : KVCache | None
+            Keys/values of earlier positions, extended in place.
+        start : int | None
+            Position of ``tokens[..., 0]`` (default: ``cache.length`` or 0).
+        mask : BoolTensor ``[B, C]`` | None
+            Real channels (False = padding); used by ``channel_mix`` only.
+
+        Returns
+        -------
+        dict with ``logits`` ``[B, C, T, n_vocab]``.
+        """
+        b, c, t = tokens.shape
+        if start is None:
+            start = cache.length if cache is not None else 0
+        h = self.drop(self.embed(tokens, channels, subject, condition, start))
+        pad = None if mask is None else ~mask
+        x = h.reshape(b * c, t, self.d_model)
+        for i, block in enumerate(self.blocks):
+            x = block(x, cache, i)
+            if self.mix is not None:
+                x = self.mix[i](x.view(b, c, t, -1), pad).reshape(b * c, t, -1)
+        if cache is not None:
+            cache.length += t
+        return {"logits": self.head(self.ln_f(x)).view(b, c, t, self.n_vocab)}

@@ -1,0 +1,116 @@
+"""Transformer building blocks shared by the models: causal attention with a KV cache, GPT-2 blocks.
+
+The block is GPT-2's (pre-LayerNorm, fused QKV, GELU-tanh MLP of width 4·E), so a
+``transformers.GPT2Model`` state dict maps onto it one to one (tested).  Attention runs through
+``torch.nn.functional.scaled_dot_product_attention``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class KVCache:
+    """Preallocated keys and values for every layer: ``[N, H, max_len, D]`` each.
+
+    ``length`` is the number of positions filled; :meth:`reset` empties it without freeing.
+    """
+
+    def __init__(self, n_layers: int, n: int, n_heads: int, max_len: int, head_dim: int, *,
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+        shape = (n, n_heads, max_len, head_dim)
+        self.k = [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)]
+        self.v = [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)]
+        self.max_len, self.length = max_len, 0
+
+    def reset(self) -> None:
+        """Forget all positions."""
+        self.length = 0
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Store ``k, v`` ``[N, H, T, D]`` after the filled part; return the keys/values so far."""
+        a, b = self.length, self.length + k.shape[2]
+        if b > self.max_len:
+            raise ValueError(f"KV cache overflow: {b} positions, room for {self.max_len}.")
+        self.k[layer][:, :, a:b] = k
+        self.v[layer][:, :, a:b] = v
+        return self.k[layer][:, :, :b], self.v[layer][:, :, :b]
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention over the time axis of ``[N, T, E]``."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}.")
+        self.n_heads, self.head_dim, self.dropout = n_heads, d_model // n_heads, dropout
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None,
+                layer: int = 0) -> torch.Tensor:
+        n, t, e = x.shape
+        q, k, v = self.qkv(x).view(n, t, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        past = 0
+        if cache is not None:
+            past = cache.length
+            k, v = cache.append(layer, k, v)
+        p = self.dropout if self.training else 0.0
+        if past == 0:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=t > 1)
+        elif t == 1:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        else:  # a chunk after cached positions: causal with an offset
+            mask = torch.ones(t, past + t, dtype=torch.bool, device=x.device).tril(past)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        return self.proj(y.transpose(1, 2).reshape(n, t, e))
+
+
+class MLP(nn.Module):
+    """GPT-2 feed-forward: Linear → GELU (tanh) → Linear."""
+
+    def __init__(self, d_model: int, ratio: int = 4, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.fc = nn.Linear(d_model, ratio * d_model)
+        self.proj = nn.Linear(ratio * d_model, d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.proj(F.gelu(self.fc(x), approximate="tanh")))
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm transformer block (GPT-2)."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, ratio: int = 4,
+                 eps: float = 1e-5) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d_model, eps=eps)
+        self.attn = CausalSelfAttention(d_model, n_heads, dropout)
+        self.ln2 = nn.LayerNorm(d_model, eps=eps)
+        self.mlp = MLP(d_model, ratio, dropout)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None,
+                layer: int = 0) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), cache, layer))
+        return x + self.mlp(self.ln2(x))
+
+
+class AcrossChannels(nn.Module):
+    """Non-causal attention across channels at each time step of ``[B, C, T, E]`` (extension)."""
+
+    def __init__(self, d_model: int, n_heads: int) -> None:
+        super().__init__()
+        self.ln = nn.LayerNorm(d_model)
+        self.attn = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
+
+    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None) -> torch.Tensor:
+        b, c, t, e = x.shape
+        h = self.ln(x).transpose(1, 2).reshape(b * t, c, e)
+        mask = None if pad is None else pad.repeat_interleave(t, dim=0)
+        y = self.attn(h, h, h, key_padding_mask=mask, need_weights=False)[0]
+        return x + y.reshape(b, t, c, e).transpose(1, 2)

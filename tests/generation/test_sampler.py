@@ -1,0 +1,69 @@
+"""Sampler: KV cache equals recomputation, sliding window, top-k/top-p, conditions, recordings."""
+
+import numpy as np
+import pytest
+import torch
+
+from neuroseq.generation.sampler import SamplingConfig, generate_tokens, sample_logits
+from neuroseq.models.gpt2meg import GPT2MEG
+from neuroseq.models.wavenet import WaveNet
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return GPT2MEG(n_chans=4, n_conditions=3, preset="tiny", context=24).eval()
+
+
+def test_greedy_with_cache_equals_without_far_beyond_the_context(model):
+    ctx = torch.randint(0, 256, (2, 4, 16))
+    cond = torch.randint(0, 3, (2, 16 + 100))
+    kw = {"condition": cond, "channels": torch.tensor([[0, 1, 2, 3], [3, 2, 1, 0]])}
+    a = generate_tokens(model, ctx, 100, cfg=SamplingConfig(temperature=0, shift=5), **kw)
+    b = generate_tokens(model, ctx, 100, cfg=SamplingConfig(temperature=0, shift=5,
+                                                            use_cache=False), **kw)
+    assert a.shape == (2, 4, 100) and torch.equal(a, b)
+
+
+def test_sampling_is_seeded_and_varies(model):
+    ctx = torch.randint(0, 256, (1, 4, 10))
+    s1 = generate_tokens(model, ctx, 40, cfg=SamplingConfig(seed=3))
+    assert torch.equal(s1, generate_tokens(model, ctx, 40, cfg=SamplingConfig(seed=3)))
+    assert not torch.equal(s1, generate_tokens(model, ctx, 40, cfg=SamplingConfig(seed=4)))
+    assert len(torch.unique(s1)) > 5
+
+
+def test_top_k_and_top_p_restrict_the_support():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(2000, 1)
+    g = torch.Generator().manual_seed(0)
+    k1 = sample_logits(logits, SamplingConfig(top_k=2, top_p=None), g)
+    assert set(k1.tolist()) == {0, 1}
+    p = sample_logits(logits, SamplingConfig(top_p=0.7), g)  # 0.5 + 0.3 reaches 0.7
+    assert set(p.tolist()) == {0, 1}
+    assert abs((p == 0).float().mean().item() - 0.5 / 0.8) < 0.05
+    assert torch.equal(sample_logits(logits, SamplingConfig(temperature=0)),
+                       torch.zeros(2000, dtype=torch.long))
+
+
+def test_cacheless_models_use_the_same_sampler():
+    torch.manual_seed(0)
+    w = WaveNet(n_chans=2, preset="tiny").eval()
+    out = generate_tokens(w, torch.randint(0, 256, (1, 2, 70)), 30,
+                          cfg=SamplingConfig(temperature=0))
+    assert out.shape == (1, 2, 30)
+
+
+def test_bad_arguments(model):
+    with pytest.raises(ValueError, match="condition timeline has 20 steps"):
+        generate_tokens(model, torch.zeros(1, 4, 10, dtype=torch.long), 20,
+                        condition=torch.zeros(1, 20, dtype=torch.long))
+
+
+def test_synthetic_timeline_and_events():
+    from neuroseq.data.events import synthetic_timeline, timeline_events
+
+    t = synthetic_timeline(1000, 100.0, [1, 2, 3], rest=0.5, trial=0.5, seed=0)
+    assert np.all(t[:50] == 0) and np.all(t[50:100] > 0) and np.all(t[100:150] == 0)
+    ev = timeline_events(t, 100.0, {1: "a", 2: "b", 3: "c"})
+    assert len(ev) == 10 and np.allclose(ev["onset"], np.arange(10) + 0.5)
+    assert np.allclose(ev["duration"], 0.5) and set(ev["value"]) <= {"a", "b", "c"}

@@ -1,0 +1,106 @@
+"""`neuroseq pretrain | generate | forecast` end to end on a small simulated store."""
+
+import json
+
+import mne
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from neuroseq.cli import main
+from neuroseq.config import load_config, parse_overrides
+from neuroseq.errors import NeuroseqError
+
+TINY = ["model.d_model=32", "model.n_layers=1", "model.context=64", "data.window=65",
+        "data.stride=32", "data.batch_size=4", "train.checkpoint_every_n_steps=20",
+        "train.val_check_interval=20", "optim.lr=3e-3", "optim.warmup_steps=5"]
+
+
+def invoke(*args):
+    res = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+@pytest.fixture(scope="module")
+def runs(sim_store, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    invoke("pretrain", "--config", "configs/gpt2meg_tiny.yaml", "--out", str(root / "gpt"),
+           f"data.store={sim_store}", "train.max_steps=60", *TINY)
+    invoke("pretrain", "--config", "configs/linear_ar.yaml", "--out", str(root / "ar"),
+           f"data.store={sim_store}", "data.window=65")
+    invoke("pretrain", "--config", "configs/wavenet_tiny.yaml", "--out", str(root / "wn"),
+           f"data.store={sim_store}", "train.max_steps=10", "model.residual=16",
+           "model.skip=16", "model.dilations=[1,2,4,8,16,32]", "data.batch_size=4")
+    return root
+
+
+def test_pretrain_writes_a_complete_run_and_loss_falls(runs):
+    gpt = runs / "gpt"
+    for need in ("config.yaml", "meta.json", "tokenizer", "model", "run.json",
+                 "checkpoints/last.ckpt", "checkpoints/best.ckpt", "metrics.csv", "tensorboard"):
+        assert (gpt / need).exists(), need
+    info = json.loads((gpt / "run.json").read_text())
+    meta = json.loads((gpt / "meta.json").read_text())
+    assert info["split_hash"] == meta["split_sha256"] and len(info["split_hash"]) == 64
+    assert info["global_step"] == 60 and "val_loss" in info["metrics"]
+    log = pd.read_csv(gpt / "metrics.csv").dropna(subset=["train_loss"])
+    assert log["train_loss"].iloc[-1] < log["train_loss"].iloc[0] - 0.1  # from ~ln 256 = 5.55
+    assert meta["condition_map"] == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("conditions", ["real", "synthetic"])
+def test_generate_writes_fif_with_condition_events(runs, tmp_path, conditions):
+    out = tmp_path / "gen_raw.fif"
+    text = invoke("generate", "--checkpoint", str(runs / "gpt"), "--seconds", "3",
+                  "--conditions", conditions, "--out", str(out), "--shift", "8")
+    assert "generated 3 s × 8 channels" in text
+    raw = mne.io.read_raw_fif(out, verbose="error")
+    assert raw.n_times == 300 and raw.info["sfreq"] == 100.0
+    data = raw.get_data()
+    assert np.all(np.isfinite(data)) and np.all(data.std(axis=1) > 0)
+    if conditions == "synthetic":
+        assert len(raw.annotations) >= 2
+
+
+def test_generate_from_the_ar_and_wavenet(runs, tmp_path):
+    for run in ("ar", "wn"):
+        invoke("generate", "--checkpoint", str(runs / run), "--seconds", "1",
+               "--out", str(tmp_path / f"{run}.npy"))
+        x = np.load(tmp_path / f"{run}.npy")
+        assert x.shape == (8, 100) and np.all(np.isfinite(x))
+
+
+def test_forecast_compares_models_and_repeat_last(runs, tmp_path):
+    text = invoke("forecast", "--checkpoint", str(runs / "gpt"), "--checkpoint",
+                  str(runs / "ar"), "--checkpoint", str(runs / "wn"), "--horizon", "10",
+                  "--max-windows", "16", "--out", str(tmp_path))
+    assert "repeat last" in text and "| gpt2meg (gpt)" in text
+    res = json.loads((tmp_path / "forecast.json").read_text())
+    assert set(res["next_step"]) == {"gpt2meg (gpt)", "linear_ar (ar)", "wavenet (wn)",
+                                     "repeat last"}
+    for name, curve in res["multi_step_mse"].items():
+        assert len(curve) == 10 and np.all(np.isfinite(curve)), name
+    ar = res["multi_step_mse"]["linear_ar (ar)"]
+    assert ar[0] < ar[-1]  # error grows with horizon
+    assert (tmp_path / "forecast.png").stat().st_size > 10_000
+
+
+def test_config_errors_and_overrides():
+    assert parse_overrides(["a.b=3", "a.c=[1, 2]", "d=null"]) == {"a": {"b": 3, "c": [1, 2]},
+                                                                 "d": None}
+    cfg = load_config("configs/gpt2meg.yaml", ["train.max_steps=7"])
+    assert cfg["train"]["max_steps"] == 7 and cfg["model"] == {"kind": "gpt2meg", "preset": "paper"}
+    with pytest.raises(NeuroseqError, match="unknown configuration key 'train.max_step'"):
+        load_config(None, ["train.max_step=7"])
+    with pytest.raises(NeuroseqError, match="not of the form"):
+        parse_overrides(["train.max_steps"])
+
+
+def test_clear_cli_errors(tmp_path):
+    res = CliRunner().invoke(main, ["pretrain", "--config", "configs/gpt2meg_tiny.yaml"])
+    assert res.exit_code == 2 and "set data.store=PATH" in res.output
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(tmp_path), "--seconds", "1",
+                                    "--out", str(tmp_path / "x.fif")])
+    assert res.exit_code == 2 and "not a finished run directory" in res.output
