@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
@@ -97,12 +96,6 @@ def multi_step(model: nn.Module, tok: Any, ds: WindowDataset, *, horizon: int = 
         total += ((pred.double() - truth.double()) ** 2).mean(dim=(0, 1)) * tokens.shape[0]
         n += tokens.shape[0]
     return (total / n).numpy()
-
-
-def cross_entropy_of(model: nn.Module, tokens: torch.Tensor) -> float:
-    """Mean next-token CE of a token model on ``tokens[B, C, T]`` (all positions)."""
-    logits = model(tokens[..., :-1])["logits"]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[..., 1:].reshape(-1)).item()
 
 
 def table(rows: dict[str, dict[str, float]], curves: dict[str, np.ndarray]) -> str:
