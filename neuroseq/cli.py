@@ -159,15 +159,21 @@ def simulate(modality: str, duration: float, sfreq: float, seed: int, conditions
 @click.option("--simulated", is_flag=True, help="Use simulated MEG even if the sample EEG is "
                                                 "installed.")
 @click.option("--n-jobs", type=int, default=2, show_default=True)
-def quickstart(out: str, simulated: bool, n_jobs: int) -> None:
-    """Prepare the real sample EEG (or simulated MEG) into a store and summarise it."""
+@click.option("--profile", type=click.Choice(["default", "smoke", "prepare"]),
+              default="default", show_default=True,
+              help="default: the full pipeline (~10 min on 2 CPU cores); smoke: the same with "
+                   "a few steps (checks); prepare: the data stage only.")
+def quickstart(out: str, simulated: bool, n_jobs: int, profile: str) -> None:
+    """Real sample EEG (or simulated MEG) → store → GPT2MEG and baselines → generated data →
+    evaluation → report.html."""
     from neuroseq import datasets
     from neuroseq import quickstart as qs
 
     if not simulated and not datasets.has_sample_eeg():
         click.echo("The real sample EEG is not installed; using simulated MEG instead. For the "
                    f"real data: {datasets._INSTALL['pylossless']}")
-    s = qs.run(out, simulated=True if simulated else None, n_jobs=n_jobs)
+    s = qs.run(out, simulated=True if simulated else None, n_jobs=n_jobs,
+               profile=None if profile == "prepare" else profile)
     click.echo(f"\nneuroseq quickstart: {s['data']}")
     for r in s["recordings"]:
         click.echo(f"  {r['id']:<28} {r['n_channels']} ch  {r['sfreq']:g} Hz  "
@@ -177,15 +183,22 @@ def quickstart(out: str, simulated: bool, n_jobs: int) -> None:
                + f"  sha256 {s['split_sha256'][:12]}…")
     click.echo(f"  training windows: {s['train_windows']} of shape {s['window_shape']}, "
                f"conditions {s['conditions']}")
-    click.echo(f"  store:  {s['store']}\n  figure: {s['psd_figure']}\n"
-               f"  done in {s['seconds']} s (summary.json in {out})")
+    click.echo(f"  store:  {s['store']}\n  figure: {s['psd_figure']}")
+    if "results" in s:
+        p = s["results"]
+        click.echo("\nforecasting on the test split:\n" + p["forecast"])
+        click.echo("\ngenerated vs real (test split):\n" + p["headline"])
+        click.echo(f"\nreport: {p['report']}\nmetrics: {p['metrics']}\n  stage times (s): "
+                   + ", ".join(f"{k} {v}" for k, v in p["timings_s"].items()))
+    click.echo(f"  done in {s['seconds']} s (summary.json in {out})")
 
 
 def _register() -> None:
+    from neuroseq.cli_evaluate import evaluate, report
     from neuroseq.cli_gpt2meg import forecast, generate, pretrain
     from neuroseq.cli_tokenize import tokenize
 
-    for cmd in (tokenize, pretrain, generate, forecast):
+    for cmd in (tokenize, pretrain, generate, forecast, evaluate, report):
         main.add_command(cmd)
 
 

@@ -56,7 +56,7 @@ def generate(run_dir: str, seconds: float, out: str, conditions: str, store: str
     import numpy as np
 
     from neuroseq.data.store import Store
-    from neuroseq.generation.recording import generate_recording
+    from neuroseq.generation.recording import generate_recording, write_sidecar
     from neuroseq.generation.sampler import SamplingConfig
     from neuroseq.pretrain import load_run
 
@@ -70,6 +70,7 @@ def generate(run_dir: str, seconds: float, out: str, conditions: str, store: str
         np.save(out, rec.data)
     else:
         rec.save_fif(out, overwrite=True)
+    write_sidecar(rec, out, store=str(Path(store or meta["store"]).resolve()))
     click.echo(f"generated {seconds:g} s × {rec.n_channels} channels "
                f"({len(rec.events)} condition events) -> {out}")
 

@@ -1,9 +1,9 @@
-"""``neuroseq quickstart``: prepare the real sample EEG (or simulated MEG) into a store.
+"""``neuroseq quickstart``: the real sample EEG (or simulated MEG) from files to a report.
 
-This is the first stage of the full pipeline (later stages: tokenize, pretrain, generate,
-evaluate, report).  It reads the data, prepares a zarr store with a GPT2MEG-style
-time-contiguous split and per-recording robust scaling, cuts training windows from it, saves
-a PSD figure (raw vs prepared) and returns a summary.
+Stage 1 (here) reads the data, prepares a zarr store with a GPT2MEG-style time-contiguous split
+and per-recording robust scaling, cuts training windows from it and saves a PSD figure (raw vs
+prepared).  The later stages — tokenize, train GPT2MEG and the baselines, generate, evaluate,
+report — are :func:`neuroseq.pipeline.run_pipeline`.
 """
 
 from __future__ import annotations
@@ -61,8 +61,12 @@ def _psd_figure(raw_rec: Any, store: Any, rid: str, fname: Path) -> None:
 
 def run(out: str | Path = "neuroseq_quickstart", *, simulated: bool | None = None,
         sfreq: float = 100.0, n_jobs: int = 2, seed: int = 0,
-        sim_duration: float = 240.0) -> dict[str, Any]:
-    """Run the quickstart and return its summary (also written to ``summary.json``)."""
+        sim_duration: float = 240.0, profile: str | None = None) -> dict[str, Any]:
+    """Run the quickstart and return its summary (also written to ``summary.json``).
+
+    ``profile=None`` only prepares the store; ``"default"`` or ``"smoke"`` then runs the full
+    pipeline (:func:`neuroseq.pipeline.run_pipeline`) and adds its summary under ``results``.
+    """
     from neuroseq.data.readers import find_recordings, read_recording
 
     t0 = time.perf_counter()
@@ -105,5 +109,11 @@ def run(out: str | Path = "neuroseq_quickstart", *, simulated: bool | None = Non
         "psd_figure": str(out / "psd.png"),
         "seconds": round(time.perf_counter() - t0, 1),
     }
+    if profile is not None:
+        from neuroseq.pipeline import run_pipeline
+
+        summary["results"] = run_pipeline(out, out / "store.zarr", ds.condition_map,
+                                           profile=profile, seed=seed)
+        summary["seconds"] = round(time.perf_counter() - t0, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary

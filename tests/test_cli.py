@@ -48,7 +48,8 @@ def test_quickstart_simulated(tmp_path, monkeypatch):
 @pytest.mark.skipif(not datasets.has_sample_eeg() and not os.environ.get("CI"),
                     reason="pylossless sample EEG not installed (CI installs it)")
 def test_quickstart_real_eeg_cli(tmp_path):
-    r = CliRunner().invoke(main, ["quickstart", "--out", str(tmp_path / "qs")])
+    r = CliRunner().invoke(main, ["quickstart", "--profile", "prepare", "--out",
+                                  str(tmp_path / "qs")])
     assert r.exit_code == 0, r.output
     assert "pylossless face/house EEG" in r.output and "128 ch" in r.output
     assert "training windows" in r.output
@@ -61,3 +62,19 @@ def test_info_on_real_bids_root():
     assert r.exit_code == 0, r.output
     assert "128 eeg (uV)" in r.output and "256 Hz" in r.output
     assert "face-upright" in r.output and "sub-s01" not in r.output
+
+
+@pytest.mark.skipif(not datasets.has_sample_eeg() and not os.environ.get("CI"),
+                    reason="pylossless sample EEG not installed (CI installs it)")
+def test_quickstart_full_pipeline_smoke(tmp_path):
+    """Every stage of the full quickstart runs on the real EEG (a few steps each) and the report
+    has its figures; the default profile is the same code with more steps."""
+    r = CliRunner().invoke(main, ["quickstart", "--profile", "smoke", "--out",
+                                  str(tmp_path / "qs")])
+    assert r.exit_code == 0, r.output
+    qs = tmp_path / "qs"
+    assert "GPT2MEG" in r.output and "real (held out)" in r.output and "report:" in r.output
+    metrics = json.loads((qs / "metrics.json").read_text())["metrics"]
+    assert {"GPT2MEG", "WaveNet", "linear AR", "real (held out)"} <= set(metrics)
+    assert (qs / "report.html").stat().st_size > 100_000 and (qs / "psd.png").exists()
+    assert all((qs / "generated" / f"{n}.fif").exists() for n in ("GPT2MEG", "WaveNet"))

@@ -145,6 +145,7 @@ def prepare(inputs: Source | list[Source], path: str | Path, *,
         raise DataError(f"cannot create store {path} ({err}); pass overwrite=True to replace "
                         "an existing store.") from err
     root.attrs.update({"neuroseq_store": STORE_FORMAT, "complete": False})
+    root.require_group("recordings")  # once, here: parallel workers racing to create it fail
     ids: list[str | None] = [None] * len(sources)
     taken: set[str] = set()
     for i, src in enumerate(sources):  # ids from file names are known before reading

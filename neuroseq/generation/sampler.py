@@ -74,7 +74,8 @@ def generate_tokens(model: nn.Module, context: torch.Tensor, n_steps: int, *,
     ----------
     model : nn.Module
         Token model: ``model(tokens, channels, subject, condition, cache=, start=)`` returns
-        ``{"logits": [B, C, T, V]}``; ``model.context`` is its longest input and
+        ``{"logits": [B, C, T, V]}`` (``last_only=True``: the last step only);
+        ``model.context`` is its longest input and
         ``model.supports_cache`` says whether it has a KV cache (``new_cache``).
     condition : LongTensor ``[B, Tc + n_steps]`` | None
         Condition id of every step, context included.
@@ -106,7 +107,7 @@ def generate_tokens(model: nn.Module, context: torch.Tensor, n_steps: int, *,
     def run(a: int, z: int, start: int) -> torch.Tensor:
         kw: dict[str, Any] = {"cache": cache, "start": start} if use_cache else {}
         cnd = None if cond is None else cond[..., a:z]
-        return model(seq[..., a:z], chans, subj, cnd, **kw)["logits"][..., -1, :]
+        return model(seq[..., a:z], chans, subj, cnd, last_only=True, **kw)["logits"][..., -1, :]
 
     cur, ws = tc, max(0, tc - ctx)
     logits = run(ws, cur, 0)

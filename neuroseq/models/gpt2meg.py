@@ -129,7 +129,8 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
     def forward(self, tokens: torch.Tensor, channels: torch.Tensor | None = None,
                 subject: torch.Tensor | None = None, condition: torch.Tensor | None = None,
                 *, cache: KVCache | None = None, start: int | None = None,
-                mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                mask: torch.Tensor | None = None,
+                last_only: bool = False) -> dict[str, torch.Tensor]:
         """Next-token logits.
 
         Parameters
@@ -145,6 +146,8 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
             Position of ``tokens[..., 0]`` (default: ``cache.length`` or 0).
         mask : BoolTensor ``[B, C]`` | None
             Real channels (False = padding); used by ``channel_mix`` only.
+        last_only : bool
+            Logits of the last position only (``T`` = 1 in the output), for samplers.
 
         Returns
         -------
@@ -162,4 +165,6 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
                 x = self.mix[i](x.view(b, c, t, -1), pad).reshape(b * c, t, -1)
         if cache is not None:
             cache.length += t
+        if last_only:
+            x, t = x[:, -1:], 1
         return {"logits": self.head(self.ln_f(x)).view(b, c, t, self.n_vocab)}

@@ -28,6 +28,9 @@ def _lagged(x: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(win[:, :, ::-1].transpose(1, 0, 2)), x[:, p:].T
 
 
+_BLOCK = 8192  # samples per least-squares block
+
+
 class LinearAR(nn.Module, PyTorchModelHubMixin):
     """Order-``p`` linear AR, per channel or multivariate.
 
@@ -64,15 +67,21 @@ class LinearAR(nn.Module, PyTorchModelHubMixin):
         for seg in segments:
             if seg.shape[0] != c:
                 raise DataError(f"segment has {seg.shape[0]} channels, the AR {c}.")
-            lag, y = _lagged(np.asarray(seg, dtype=np.float64), p)
-            if self.mode == "channel":
-                d = np.concatenate([lag, np.ones(lag.shape[:2] + (1,))], axis=2)  # [N, C, k+1]
-                xtx += np.einsum("nci,ncj->cij", d, d)
-                xty += np.einsum("nci,nc->ci", d, y)
-            else:
-                d = np.concatenate([lag.reshape(len(lag), -1), np.ones((len(lag), 1))], axis=1)
-                xtx += d.T @ d
-                xty += d.T @ y
+            seg = np.asarray(seg, dtype=np.float64)
+            if seg.shape[1] <= p:
+                raise DataError(f"a segment of {seg.shape[1]} samples is too short for an AR "
+                                f"of order {p}.")
+            for a in range(0, seg.shape[1] - p, _BLOCK):  # blocks of time keep memory flat
+                lag, y = _lagged(seg[:, a:a + _BLOCK + p], p)
+                if self.mode == "channel":  # batched over channels: [C, N, k+1]
+                    d = np.concatenate([lag, np.ones(lag.shape[:2] + (1,))], 2).transpose(1, 0, 2)
+                    dt = d.transpose(0, 2, 1)
+                    xtx += dt @ d
+                    xty += (dt @ y.T[..., None])[..., 0]
+                else:
+                    d = np.concatenate([lag.reshape(len(lag), -1), np.ones((len(lag), 1))], 1)
+                    xtx += d.T @ d
+                    xty += d.T @ y
         eye = np.eye(k + 1)
         lam = self.ridge * np.trace(xtx, axis1=-2, axis2=-1)[..., None, None] / (k + 1)
         sol = np.linalg.solve(xtx + lam * eye, xty[..., None] if self.mode == "channel" else xty)
@@ -83,7 +92,8 @@ class LinearAR(nn.Module, PyTorchModelHubMixin):
         else:
             self.coef.copy_(torch.from_numpy(sol[:k].T))
             self.intercept.copy_(torch.from_numpy(sol[k]))
-        res = [self._residuals(np.asarray(s, dtype=np.float64)) for s in segments]
+        res = [self._residuals(np.asarray(s[:, a:a + _BLOCK + p], dtype=np.float64))
+               for s in segments for a in range(0, s.shape[1] - p, _BLOCK)]
         r = np.concatenate(res, axis=0)
         cov = np.cov(r.T) if self.mode == "multivariate" else np.diag(r.var(axis=0))
         self.noise.copy_(torch.from_numpy(np.linalg.cholesky(cov + 1e-12 * np.eye(c))))

@@ -36,11 +36,12 @@ class _GatedBlock(nn.Module):
         self.res = nn.Conv1d(residual, residual, 1)
         self.skip = nn.Conv1d(residual, skip, 1)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, c: torch.Tensor,
+                last_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.conv(F.pad(x, (self.dilation, 0))) + self.cond(c)
         f, g = h.chunk(2, dim=1)
         h = torch.tanh(f) * torch.sigmoid(g)
-        return x + self.res(h), self.skip(h)
+        return x + self.res(h), self.skip(h[..., -1:] if last_only else h)
 
 
 class WaveNet(nn.Module, PyTorchModelHubMixin):
@@ -90,8 +91,11 @@ class WaveNet(nn.Module, PyTorchModelHubMixin):
 
     def forward(self, tokens: torch.Tensor, channels: torch.Tensor | None = None,
                 subject: torch.Tensor | None = None, condition: torch.Tensor | None = None,
-                *, mask: torch.Tensor | None = None, **_: Any) -> dict[str, torch.Tensor]:
-        """Logits ``[B, C, T, n_vocab]`` for tokens ``[B, C, T]`` (see ``GPT2MEG.forward``)."""
+                *, mask: torch.Tensor | None = None, last_only: bool = False,
+                **_: Any) -> dict[str, torch.Tensor]:
+        """Logits ``[B, C, T, n_vocab]`` for tokens ``[B, C, T]`` (see ``GPT2MEG.forward``);
+        ``last_only`` computes skips and head for the last step only (``T`` = 1 in the output),
+        which is all a sampler needs."""
         b, c, t = tokens.shape
         if channels is None:
             channels = torch.arange(c, device=tokens.device).expand(b, c)
@@ -107,8 +111,9 @@ class WaveNet(nn.Module, PyTorchModelHubMixin):
             cnd = cnd.expand(-1, -1, t)
         total = 0
         for block in self.blocks:
-            x, sk = block(x, cnd)
+            x, sk = block(x, cnd, last_only)
             total = total + sk
+        t = total.shape[-1]
         if self.mix is not None:  # mix skips across channels: [B, C, S, T]
             w = self.mix[channels[:, :, None], channels[:, None, :]]  # [B, C, C]
             if mask is not None:

@@ -42,6 +42,7 @@ class TrainConfig:
     accumulate_grad_batches: int = 1
     gradient_clip_val: float | None = 1.0
     val_check_interval: int | None = None
+    limit_val_batches: int | float | None = None  # None = the whole val split
     checkpoint_every_n_steps: int = 100
     log_every_n_steps: int = 10
     seed: int = 0
@@ -108,6 +109,7 @@ def build_trainer(run_dir: str | Path, cfg: TrainConfig, *, has_val: bool,
         gradient_clip_val=cfg.gradient_clip_val,
         val_check_interval=cfg.val_check_interval if has_val else None,
         check_val_every_n_epoch=None if has_val and cfg.val_check_interval else 1,
+        limit_val_batches=1.0 if cfg.limit_val_batches is None else cfg.limit_val_batches,
         log_every_n_steps=cfg.log_every_n_steps, callbacks=[last, best, *(callbacks or [])],
         logger=_loggers(run_dir, tuple(cfg.loggers)), enable_progress_bar=_progress(cfg),
         enable_model_summary=False, num_sanity_val_steps=0,

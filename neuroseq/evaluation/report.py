@@ -1,0 +1,249 @@
+"""One self-contained HTML page (``mne.Report``) judging generated data; figures also as PNG.
+
+Sections: headline table, PSD overlays, real vs generated traces, evoked overlays and
+topomaps, correlation matrices, HMM state statistics, forecasting curves and training curves.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroseq.evaluation.suite import HEADLINE, RealSegments
+
+COLORS = {"real": "k"}
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _names(result: dict[str, Any]) -> list[str]:
+    return list(result["rows"])
+
+
+def psd_figure(result: dict[str, Any]) -> Any:
+    """Median-over-channels PSD of the real reference and of every signal."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (name, (f, p)) in enumerate(result["details"]["psd"].items()):
+        sel = f >= 0.5
+        ax.semilogy(f[sel], np.median(p[:, sel], 0), lw=2.5 if name == "real" else 1.3,
+                    color="k" if name == "real" else f"C{i}", label=name)
+    ax.set(xlabel="Frequency (Hz)", ylabel="PSD (median channel)", title="Power spectra")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def traces_figure(real: RealSegments, signals: dict[str, np.ndarray], seconds: float = 5.0,
+                  n_channels: int = 4) -> Any:
+    """The first seconds of a few channels, real above each generated signal."""
+    plt = _plt()
+    n = int(seconds * real.sfreq)
+    picks = np.linspace(0, real.reference.shape[0] - 1, n_channels).astype(int)
+    rows = {"real": real.reference} | signals
+    fig, axes = plt.subplots(len(rows), 1, figsize=(9, 1.3 * len(rows) + 0.6), sharex=True,
+                             squeeze=False)
+    t = np.arange(n) / real.sfreq
+    for ax, (name, x) in zip(axes[:, 0], rows.items(), strict=True):
+        for j, c in enumerate(picks):
+            ax.plot(t[:x.shape[1]], x[c, :n] + 4 * j, lw=0.7)
+        ax.set_ylabel(name, rotation=0, ha="right", fontsize=8)
+        ax.set_yticks([])
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle(f"channels {[real.ch_names[c] for c in picks]}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def evoked_figure(result: dict[str, Any], sfreq: float, tmin: float = -0.1) -> Any | None:
+    """Real vs generated evoked response per condition at the real data's peak channel."""
+    ev = result["details"]["evoked"]
+    real = ev.get("real", {})
+    if not real:
+        return None
+    plt = _plt()
+    conds = sorted(real)
+    cols = min(4, len(conds))
+    rows = int(np.ceil(len(conds) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, cond in zip(axes.ravel(), conds, strict=False):
+        r = real[cond]
+        ch = int(np.argmax(np.abs(r).max(-1)))
+        t = tmin + np.arange(r.shape[1]) / sfreq
+        ax.plot(t, r[ch], "k", lw=2, label="real")
+        for i, (name, d) in enumerate(ev.items()):
+            if name != "real" and cond in d:
+                ax.plot(t, d[cond][ch], color=f"C{i}", lw=1, label=name)
+        ax.axvline(0, color="0.6", lw=0.8)
+        ax.set_title(f"{cond} (ch {ch})", fontsize=9)
+    for ax in axes.ravel()[len(conds):]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def topomap_figure(result: dict[str, Any], real: RealSegments,
+                   tmin: float = -0.1) -> Any | None:
+    """Topomaps at the real evoked peak for the first condition: real and each signal."""
+    ev = result["details"]["evoked"]
+    if not ev.get("real") or real.sensors is None:
+        return None
+    import mne
+
+    info = real.sensors.to_info(real.sfreq)
+    kinds = info.get_channel_types()
+    kind = next((k for k in ("mag", "eeg", "grad") if k in kinds), kinds[0])
+    picks = [i for i, k in enumerate(kinds) if k == kind]
+    info = mne.pick_info(info, picks)
+    pos_ok = all(np.isfinite(ch["loc"][:3]).all() and np.any(ch["loc"][:3])
+                 for ch in info["chs"])
+    if not pos_ok:
+        return None
+    plt = _plt()
+    cond = sorted(ev["real"])[0]
+    r = ev["real"][cond]
+    k = int(np.argmax(np.abs(r).max(0)))
+    maps = {name: d[cond][picks, k] for name, d in ev.items() if cond in d}
+    fig, axes = plt.subplots(1, len(maps), figsize=(2.4 * len(maps), 2.6), squeeze=False)
+    lim = np.abs(maps["real"]).max()
+    for ax, (name, v) in zip(axes[0], maps.items(), strict=True):
+        mne.viz.plot_topomap(v, info, axes=ax, show=False, vlim=(-lim, lim))
+        ax.set_title(name, fontsize=8)
+    fig.suptitle(f"{cond} at {tmin + k / real.sfreq:.2f} s ({kind})", fontsize=9)
+    return fig
+
+
+def correlation_figure(real: RealSegments, signals: dict[str, np.ndarray]) -> Any:
+    """Channel-by-channel correlation matrices."""
+    plt = _plt()
+    mats = {"real": real.reference} | signals
+    fig, axes = plt.subplots(1, len(mats), figsize=(2.6 * len(mats), 2.8), squeeze=False)
+    for ax, (name, x) in zip(axes[0], mats.items(), strict=True):
+        ax.imshow(np.corrcoef(x), vmin=-1, vmax=1, cmap="RdBu_r")
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def hmm_figure(result: dict[str, Any]) -> Any:
+    """Fractional occupancy and mean lifetime per HMM state, real reference beside the rest."""
+    plt = _plt()
+    h = result["details"]["hmm"]
+    stats = {"real": h["reference"]} | h["statistics"]
+    k = h["n_states"]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.3))
+    w = 0.8 / len(stats)
+    for i, (name, s) in enumerate(stats.items()):
+        col = "k" if name == "real" else f"C{i}"
+        axes[0].bar(np.arange(k) + i * w, s["fractional_occupancy"], w, color=col, label=name)
+        axes[1].bar(np.arange(k) + i * w, s["mean_lifetime_s"], w, color=col)
+        axes[2].bar(i, s["switching_rate_hz"], color=col)
+    axes[0].set(title="fractional occupancy", xlabel="state")
+    axes[1].set(title="mean lifetime (s)", xlabel="state")
+    axes[2].set(title="switching rate (Hz)", xticks=range(len(stats)))
+    axes[2].set_xticklabels(list(stats), rotation=45, ha="right", fontsize=7)
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def forecast_figure(forecast_json: Path) -> Any:
+    """Recursive forecast MSE against horizon from ``neuroseq forecast``'s JSON."""
+    plt = _plt()
+    d = json.loads(Path(forecast_json).read_text())
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, c in d["multi_step_mse"].items():
+        ax.plot(np.arange(1, len(c) + 1), c, marker=".", label=name)
+    ax.set(xlabel="horizon (steps)", ylabel="MSE", title="Recursive forecast error")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def training_figure(runs: dict[str, Path]) -> Any | None:
+    """Training and validation loss of every run that logged ``metrics.csv``."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    drawn = False
+    for i, (name, run) in enumerate(runs.items()):
+        f = Path(run) / "metrics.csv"
+        if not f.exists():
+            continue
+        rows = list(csv.DictReader(f.open()))
+        for key, style in (("train_loss", "-"), ("val_loss", "o--")):
+            pts = [(int(r["step"]), float(r[key])) for r in rows if r.get(key)]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), style, color=f"C{i}", ms=3,
+                        label=f"{name} {key.split('_')[0]}")
+                drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set(xlabel="step", ylabel="cross-entropy (nats)", title="Training curves")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def metrics_html(rows: dict[str, dict[str, Any]]) -> str:
+    """All scalar metrics as an HTML table (headline columns first)."""
+    keys = [k for k, _ in HEADLINE]
+    for r in rows.values():
+        keys += [k for k, v in r.items() if k not in keys and isinstance(v, int | float)]
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    body = "".join(
+        f"<tr><td>{html.escape(n)}</td>" + "".join(
+            f"<td>{r[k]:.4g}</td>" if isinstance(r.get(k), int | float) and r.get(k) is not None
+            else "<td>—</td>" for k in keys) + "</tr>" for n, r in rows.items())
+    return (f"<div style='overflow-x:auto'><table border=1 cellpadding=3 style='font-size:11px;"
+            f"border-collapse:collapse'><tr><th>signal</th>{head}</tr>{body}</table></div>")
+
+
+def build_report(result: dict[str, Any], real: RealSegments, signals: dict[str, np.ndarray],
+                 out_dir: str | Path, *, runs: dict[str, Path] | None = None,
+                 forecast_json: Path | None = None, title: str = "neuroseq: generated vs real"
+                 ) -> Path:
+    """Write ``report.html`` and one PNG per figure into ``out_dir``; returns the HTML path."""
+    import mne
+
+    plt = _plt()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rep = mne.Report(title=title, verbose="error")
+    rep.add_html(metrics_html(result["rows"]), title="Metrics", section="summary")
+    figs = {"psd": (psd_figure(result), "Power spectra"),
+            "traces": (traces_figure(real, signals), "Real vs generated traces"),
+            "evoked": (evoked_figure(result, real.sfreq), "Evoked responses"),
+            "topomaps": (topomap_figure(result, real), "Evoked topomaps"),
+            "correlation": (correlation_figure(real, signals), "Channel correlation matrices"),
+            "hmm": (hmm_figure(result), "TDE-HMM state statistics"),
+            "forecast": (forecast_figure(forecast_json) if forecast_json else None,
+                         "Forecasting"),
+            "training": (training_figure(runs or {}), "Training curves")}
+    for key, (fig, caption) in figs.items():
+        if fig is None:
+            continue
+        fig.savefig(out / f"{key}.png", dpi=110)
+        rep.add_figure(fig, title=caption, section="figures", image_format="png")
+        plt.close(fig)
+    path = out / "report.html"
+    rep.save(path, overwrite=True, open_browser=False, verbose="error")
+    return path
