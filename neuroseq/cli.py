@@ -173,7 +173,7 @@ def quickstart(out: str, simulated: bool, n_jobs: int, profile: str) -> None:
         click.echo("The real sample EEG is not installed; using simulated MEG instead. For the "
                    f"real data: {datasets._INSTALL['pylossless']}")
     s = qs.run(out, simulated=True if simulated else None, n_jobs=n_jobs,
-               profile=None if profile == "prepare" else profile)
+               profile=None if profile == "prepare" else profile, echo=click.echo)
     click.echo(f"\nneuroseq quickstart: {s['data']}")
     for r in s["recordings"]:
         click.echo(f"  {r['id']:<28} {r['n_channels']} ch  {r['sfreq']:g} Hz  "

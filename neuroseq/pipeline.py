@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,12 @@ def _config(store: Path, conditions: Any, spec: dict[str, Any], steps: int,
 
 
 def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
-                 profile: str = "default", seed: int = 0) -> dict[str, Any]:
-    """Train, generate, evaluate and report into ``out``; returns a summary."""
+                 profile: str = "default", seed: int = 0,
+                 echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train, generate, evaluate and report into ``out``; returns a summary.
+
+    ``echo`` receives one line per stage (the CLI prints them; progress bars run inside).
+    """
     import torch
 
     from neuroseq.cli_evaluate import judge, write_metrics
@@ -69,13 +74,18 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
         raise ValueError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}.")
     p = PROFILES[profile]
     out, t0 = Path(out), time.perf_counter()
+
+    def say(msg: str) -> None:
+        logger.info(msg)
+        if echo is not None:
+            echo(f"[{time.perf_counter() - t0:6.0f} s] {msg}")
+
     timings: dict[str, float] = {}
     runs: dict[str, Path] = {}
     for name, spec in MODELS.items():
         t = time.perf_counter()
         steps = p["gpt_steps"] if name == "GPT2MEG" else p["wavenet_steps"]
-        logger.info("training %s (%s)", name, "closed form" if name == "linear AR"
-                    else f"{steps} steps")
+        say(f"training {name} ({'closed form' if name == 'linear AR' else f'{steps} steps'})")
         cfg = _config(Path(store), conditions, spec, steps, p["batch_size"], p["val_batches"])
         cfg["train"]["seed"] = seed
         runs[name] = pretrain(cfg, out / "runs" / name.replace(" ", "_"), resume=False)
@@ -84,6 +94,7 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
     st = Store(store)
     rows, curves = {}, {}
     t = time.perf_counter()
+    say("forecasting on the test split")
     ds = None
     for name, run in runs.items():
         model, tok, meta = load_run(run)
@@ -108,7 +119,7 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
     for name, run in runs.items():  # same real stretch from the same sample
 
         t = time.perf_counter()
-        logger.info("generating %g s with %s", p["seconds"], name)
+        say(f"generating {p['seconds']:g} s with {name} (real condition timeline)")
         model, tok, meta = load_run(run)
         if ctx_seconds is None:
             ctx_seconds = int(getattr(model, "context", 128)) / float(meta["sfreq"])
@@ -124,12 +135,14 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
         timings[f"generate {name}"] = round(time.perf_counter() - t, 1)
         logger.info("generated with %s in %.1f s", name, timings[f"generate {name}"])
     t = time.perf_counter()
+    say("evaluating generated vs real (spectra, covariance, evoked, TDE-HMM, decoding)")
     real, res, signals = judge(generated, store=str(store), hmm_states=p["hmm_states"],
                                hmm_pca=p["hmm_pca"])
     write_metrics(res, out / "metrics.json", {"forecast_next_step": rows})
     timings["evaluate"] = round(time.perf_counter() - t, 1)
     logger.info("evaluated in %.1f s", timings["evaluate"])
     t = time.perf_counter()
+    say("writing the report")
     report = build_report(res, real, signals, out, runs=runs,
                           forecast_json=out / "forecast.json",
                           title="neuroseq quickstart: GPT2MEG vs baselines vs real")

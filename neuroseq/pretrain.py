@@ -12,6 +12,8 @@ A run directory holds everything needed to generate or evaluate later::
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import time
 from pathlib import Path
@@ -153,7 +155,8 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, MuLawTokenizer, dict[str, 
                                 "it with `neuroseq pretrain`.")
     meta = json.loads((run / "meta.json").read_text())
     cls = {"linear_ar": LinearAR, **TOKEN_MODELS}[meta["model_kind"]]
-    model = cls.from_pretrained(run / "model")
+    with contextlib.redirect_stdout(io.StringIO()):  # huggingface_hub prints a loading notice
+        model = cls.from_pretrained(run / "model")
     model.eval()
     return model, Tokenizer.from_pretrained(run / "tokenizer"), meta
 

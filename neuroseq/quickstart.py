@@ -61,7 +61,8 @@ def _psd_figure(raw_rec: Any, store: Any, rid: str, fname: Path) -> None:
 
 def run(out: str | Path = "neuroseq_quickstart", *, simulated: bool | None = None,
         sfreq: float = 100.0, n_jobs: int = 2, seed: int = 0,
-        sim_duration: float = 240.0, profile: str | None = None) -> dict[str, Any]:
+        sim_duration: float = 240.0, profile: str | None = None,
+        echo: Any = None) -> dict[str, Any]:
     """Run the quickstart and return its summary (also written to ``summary.json``).
 
     ``profile=None`` only prepares the store; ``"default"`` or ``"smoke"`` then runs the full
@@ -113,7 +114,7 @@ def run(out: str | Path = "neuroseq_quickstart", *, simulated: bool | None = Non
         from neuroseq.pipeline import run_pipeline
 
         summary["results"] = run_pipeline(out, out / "store.zarr", ds.condition_map,
-                                           profile=profile, seed=seed)
+                                           profile=profile, seed=seed, echo=echo)
         summary["seconds"] = round(time.perf_counter() - t0, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary
