@@ -22,6 +22,8 @@ def pretrain(config: str | None, out: str | None, no_resume: bool,
     from neuroseq.pretrain import pretrain as run
 
     cfg = load_config(config, overrides)
+    if cfg["system"] == "eegpt":
+        from neuroseq.eegpt_pretrain import pretrain_eegpt as run
     run_dir = run(cfg, out or f"runs/{cfg['model']['kind']}", resume=not no_resume)
     info = run_dir / "run.json"
     if info.exists():

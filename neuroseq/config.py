@@ -21,14 +21,15 @@ from neuroseq.training import TrainConfig
 DEFAULTS: dict[str, Any] = {
     "system": "gpt2meg",
     "data": {"store": None, "window": None, "stride": 128, "condition_map": "auto",
-             "condition_seconds": 0.5, "batch_size": 16, "num_workers": 0},
+             "condition_seconds": 0.5, "batch_size": 16, "num_workers": 0,
+             "patches": None},  # EEGPT: patches per window
     "tokenizer": {"kind": "mulaw", "mu": 255.0, "n_bins": 256},
     "model": {"kind": "gpt2meg"},
     "objective": {"loss_from": 0.5},
     "optim": {"lr": 3e-4, "weight_decay": 0.01, "warmup_steps": 100, "min_lr_ratio": 0.1},
     "train": dataclasses.asdict(TrainConfig()),
 }
-_OPEN = ("model", "tokenizer")  # sections whose keys are passed through to constructors
+_OPEN = ("model", "tokenizer", "objective")  # keys passed through to constructors
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any], where: str = "") -> dict[str, Any]:

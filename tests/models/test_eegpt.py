@@ -125,3 +125,27 @@ def test_base_preset_size_matches_the_paper():
     m = EEGPT({"t": 2}, n_electrodes=138, preset="base", patch_len=256)
     n = sum(p.numel() for p in m.parameters())
     assert 1.0e6 < n < 2.0e6  # paper: 1.46 M (ETE 3 + TEG 3 layers, width 128)
+
+
+def test_pretrain_cli_trains_an_ete_and_loss_falls(sim_store, tmp_path):
+    import csv
+
+    from click.testing import CliRunner
+
+    from neuroseq.cli import main
+
+    run = tmp_path / "ete"
+    r = CliRunner().invoke(main, ["pretrain", "--config", "configs/eegpt_tiny.yaml", "--out",
+                                  str(run), f"data.store={sim_store}", "train.max_steps=40",
+                                  "train.val_check_interval=40", "train.loggers=[csv]"])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    loss = [float(x["train_loss"]) for x in rows if x.get("train_loss")]
+    assert loss[-1] < 0.85 * loss[0]  # 40 tiny steps on noisy simulated EEG
+    assert (run / "model" / "model.safetensors").exists() and (run / "run.json").exists()
+    back = ETE.from_pretrained(run / "model")
+    assert back.patch_len == 25 and back.d_model == 32
+    bad = CliRunner().invoke(main, ["pretrain", "--config", "configs/eegpt_tiny.yaml", "--out",
+                                    str(tmp_path / "x"), f"data.store={sim_store}",
+                                    "objective.kind=contrastive"])
+    assert bad.exit_code != 0 and "next_patch or masked" in bad.output

@@ -1,0 +1,105 @@
+"""Several classification tasks over one corpus, for multi-task fine-tuning (EEGPT's TEG).
+
+Each task maps event values to class labels (the pylossless EEG gives four: face vs house,
+upright vs inverted, checkerboard left vs right, button press left vs right).  Items carry
+their task's name, labels, and the electrodes as rows of the shared
+:class:`~neuroseq.models.electrodes.ElectrodeVocab`; :func:`multitask_collate` pads a batch that
+mixes tasks and electrode sets and marks the real electrodes in ``active``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from neuroseq.data.windows import EpochDataset, pad_collate
+from neuroseq.errors import DataError
+
+#: the pylossless face/house EEG: task → {event value: class}
+PYLOSSLESS_TASKS: dict[str, dict[str, int]] = {
+    "face_vs_house": {"face-upright": 0, "face-inverted": 0, "house-upright": 1,
+                      "house-inverted": 1},
+    "upright_vs_inverted": {"face-upright": 0, "house-upright": 0, "face-inverted": 1,
+                            "house-inverted": 1},
+    "checker_left_vs_right": {"checker-left": 0, "checker-right": 1},
+    "press_left_vs_right": {"press-left": 0, "press-right": 1},
+}
+
+
+class MultiTaskEpochs(Dataset):
+    """Event-locked epochs of several tasks, concatenated.
+
+    Parameters
+    ----------
+    corpus : Store | InMemoryCorpus
+    tasks : dict[str, dict[str, int]]
+        Task name → {event value: class label}.
+    vocab : ElectrodeVocab
+        Shared electrode vocabulary (every channel name must be in it).
+    tmin, tmax : float
+        Epoch limits in seconds around the onset.
+    split : str | None
+        ``train``/``val``/``test`` spans of the corpus split.
+    recordings : list of str | None
+        Only these recording ids (e.g. one subject, for cross-subject evaluation).
+    """
+
+    def __init__(self, corpus: Any, tasks: dict[str, dict[str, int]], vocab: Any, *,
+                 tmin: float = 0.0, tmax: float = 1.0, split: str | None = "train",
+                 recordings: list[str] | None = None) -> None:
+        if not tasks:
+            raise DataError("no tasks given: pass {task: {event value: label}}.")
+        if recordings is not None:
+            corpus = _Subset(corpus, recordings)
+        self.tasks = {t: dict(m) for t, m in tasks.items()}
+        self.n_classes = {t: len(set(m.values())) for t, m in self.tasks.items()}
+        self.parts: list[tuple[str, EpochDataset]] = []
+        for t, m in self.tasks.items():
+            self.parts.append((t, EpochDataset(corpus, m, tmin, tmax, split=split)))
+        names = self.parts[0][1].channel_vocab
+        self._ids = vocab.ids(names)  # corpus channel row → vocabulary row
+        self._offsets = np.cumsum([0] + [len(d) for _, d in self.parts])
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    def labels(self, task: str) -> np.ndarray:
+        """Labels of one task's epochs."""
+        return dict(self.parts)[task].labels
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        k = int(np.searchsorted(self._offsets, i, side="right") - 1)
+        task, ds = self.parts[k]
+        item = ds[i - int(self._offsets[k])]
+        return {"x": item["x"], "electrodes": self._ids[item["channels"]],
+                "active": item["mask"], "y": item["y"], "task": task}
+
+
+def multitask_collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pad ``x``/``electrodes``/``active`` to the batch's largest electrode set; ``task`` list."""
+    tasks = [it["task"] for it in items]
+    renamed = [{"x": it["x"], "channels": it["electrodes"], "mask": it["active"], "y": it["y"]}
+               for it in items]
+    b = pad_collate(renamed)
+    return {"x": b["x"], "electrodes": b["channels"], "active": b["mask"].bool(), "y": b["y"],
+            "task": tasks}
+
+
+class _Subset:
+    """A corpus restricted to some recording ids (same interface)."""
+
+    def __init__(self, corpus: Any, ids: list[str]) -> None:
+        missing = [r for r in ids if r not in corpus.ids]
+        if missing:
+            raise DataError(f"recordings {missing} are not in the corpus ({corpus.ids[:5]}).")
+        self._c, self._ids = corpus, list(ids)
+        self.split = getattr(corpus, "split", None)
+
+    @property
+    def ids(self) -> list[str]:
+        return self._ids
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._c, name)
