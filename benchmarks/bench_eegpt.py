@@ -74,10 +74,10 @@ def main() -> None:
     args = ap.parse_args()
     dev = torch.device(args.device)
     torch.manual_seed(0)
-    ete = ETE(n_electrodes=649, preset="base", patch_len=256).to(dev)
+    ete = ETE(n_electrodes=777, preset="base", patch_len=256).to(dev)
     ref = ReferenceETE(ete).to(dev)
     x = torch.randn(args.batch, args.electrodes, 256 * args.patches, device=dev)
-    el = torch.randint(0, 649, (args.batch, args.electrodes), device=dev)
+    el = torch.randint(0, 777, (args.batch, args.electrodes), device=dev)
     batch = {"x": x, "electrodes": el}
     obj = NextPatchObjective()
     n = args.batch * args.electrodes * args.patches

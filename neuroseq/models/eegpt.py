@@ -107,7 +107,7 @@ class ETE(nn.Module, PyTorchModelHubMixin):
         ``tiny``, ``base`` (≈ 1.5 M with TEG), ``large``, ``huge``, ``giant``.
     """
 
-    def __init__(self, n_electrodes: int = 649, patch_len: int = 256, stride: int | None = None,
+    def __init__(self, n_electrodes: int = 777, patch_len: int = 256, stride: int | None = None,
                  d_model: int | None = None, n_layers: int | None = None,
                  n_heads: int | None = None, max_patches: int = 512, dropout: float = 0.0,
                  preset: str | None = "base") -> None:
@@ -244,7 +244,7 @@ class EEGPT(nn.Module, PyTorchModelHubMixin):
     ``ete_kwargs`` configure the encoder (its ``preset`` also sets the TEG depth).
     """
 
-    def __init__(self, tasks: dict[str, int], n_electrodes: int = 649,
+    def __init__(self, tasks: dict[str, int], n_electrodes: int = 777,
                  preset: str | None = "base", freeze_ete: bool = True,
                  graph_layers: int | None = None, **ete_kwargs: Any) -> None:
         super().__init__()

@@ -149,3 +149,13 @@ def test_pretrain_cli_trains_an_ete_and_loss_falls(sim_store, tmp_path):
                                     str(tmp_path / "x"), f"data.store={sim_store}",
                                     "objective.kind=contrastive"])
     assert bad.exit_code != 0 and "next_patch or masked" in bad.output
+
+
+def test_vocab_reads_biosemi_montages_as_biosemi():
+    v = ElectrodeVocab()
+    biosemi = [f"{c}{i}" for c in "ABCD" for i in range(1, 33)]
+    ids = v.ids(biosemi)
+    assert ids.unique().numel() == 128
+    assert v.names[int(ids[0])] == "biosemi:A1"
+    assert v.names[int(v.ids(["A1", "Cz"])[0])] == "A1"  # a 10-05 montage: A1 is the earlobe
+    assert ETE(preset="tiny").n_electrodes == len(v)  # the default embedding fits the vocabulary
