@@ -22,7 +22,11 @@ DEFAULTS: dict[str, Any] = {
     "system": "gpt2meg",
     "data": {"store": None, "window": None, "stride": 128, "condition_map": "auto",
              "condition_seconds": 0.5, "batch_size": 16, "num_workers": 0,
-             "patches": None},  # EEGPT: patches per window
+             "patches": None,  # EEGPT pretraining: patches per window
+             # EEGPT fine-tuning: tasks ("pylossless" or {task: {value: label}}), epoch limits,
+             # within-recording splits or cross-subject recordings
+             "tasks": None, "tmin": 0.0, "tmax": 1.0, "mode": "within",
+             "train_recordings": None, "test_recordings": None},
     "tokenizer": {"kind": "mulaw", "mu": 255.0, "n_bins": 256},
     "model": {"kind": "gpt2meg"},
     "objective": {"loss_from": 0.5},

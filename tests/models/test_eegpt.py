@@ -159,3 +159,38 @@ def test_vocab_reads_biosemi_montages_as_biosemi():
     assert v.names[int(ids[0])] == "biosemi:A1"
     assert v.names[int(v.ids(["A1", "Cz"])[0])] == "A1"  # a 10-05 montage: A1 is the earlobe
     assert ETE(preset="tiny").n_electrodes == len(v)  # the default embedding fits the vocabulary
+
+
+def test_finetune_cli_pretrained_and_cross_subject(sim_store, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from neuroseq.cli import main
+
+    ete = tmp_path / "ete"
+    r = CliRunner().invoke(main, ["pretrain", "--config", "configs/eegpt_tiny.yaml", "--out",
+                                  str(ete), f"data.store={sim_store}", "train.max_steps=5",
+                                  "train.loggers=[csv]"])
+    assert r.exit_code == 0, r.output
+    tasks = "data.tasks={ab: {a: 0, b: 1}}"
+    r = CliRunner().invoke(main, ["finetune", "--config", "configs/eegpt_finetune_tiny.yaml",
+                                  "--out", str(tmp_path / "ft"), f"data.store={sim_store}",
+                                  tasks, "train.max_steps=30", f"model.pretrained={ete}"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "ft" / "results.json").read_text())
+    assert res["freeze_ete"] and res["tasks"]["ab"]["chance"] == 0.5
+    assert 0 <= res["tasks"]["ab"]["balanced_accuracy"] <= 1 and "balanced acc" in r.output
+    from neuroseq.data.store import Store
+
+    ids = Store(sim_store).ids
+    r = CliRunner().invoke(main, ["finetune", "--config", "configs/eegpt_finetune_tiny.yaml",
+                                  "--out", str(tmp_path / "cross"), f"data.store={sim_store}",
+                                  tasks, "data.mode=cross", f"data.train_recordings=[{ids[0]}]",
+                                  f"data.test_recordings=[{ids[1]}]", "train.max_steps=5"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "cross" / "results.json").read_text())["mode"] == "cross"
+    bad = CliRunner().invoke(main, ["finetune", "--config", "configs/eegpt_finetune_tiny.yaml",
+                                    "--out", str(tmp_path / "bad"), f"data.store={sim_store}",
+                                    tasks, "data.mode=cross"])
+    assert bad.exit_code != 0 and "disjoint" in bad.output
