@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import time
 from pathlib import Path
 
 import torch
@@ -46,18 +45,11 @@ class ReferenceETE(nn.Module):
         return self.head(self.enc(self.embed(p), mask=mask, is_causal=True))
 
 
-def throughput(step, n_patches: int, repeats: int = 3) -> float:
-    step()
-    best = float("inf")
-    for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        step()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t)
-    return n_patches / best
+def throughput(step, n_patches: int) -> float:
+    """Patches per second of the best of three timed steps (after a warm-up)."""
+    from bench_gpt2meg import timed  # the same timer as the GPT2MEG benchmark
+
+    return n_patches / timed(step)
 
 
 def main() -> None:

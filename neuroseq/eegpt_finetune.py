@@ -19,7 +19,7 @@ import torch
 from sklearn.metrics import balanced_accuracy_score
 from torch.utils.data import DataLoader
 
-from neuroseq.config import save_config, train_config
+from neuroseq.config import save_config
 from neuroseq.data.tasks import PYLOSSLESS_TASKS, MultiTaskEpochs, multitask_collate
 from neuroseq.errors import NeuroseqError
 from neuroseq.models.eegpt import EEGPT, ETE
@@ -75,12 +75,10 @@ def evaluate(model: EEGPT, ds: MultiTaskEpochs, batch_size: int = 32) -> dict[st
 
 def finetune(cfg: dict[str, Any], run_dir: str | Path, *, resume: bool = True) -> Path:
     """Fine-tune EEGPT on the configured tasks; writes ``results.json``; returns the run."""
-    from neuroseq.pretrain import open_store
+    from neuroseq.pretrain import start_run
 
-    run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    store, tcfg, vocab = open_store(cfg), train_config(cfg), ElectrodeVocab()
-    torch.manual_seed(tcfg.seed)
+    run, store, tcfg = start_run(cfg, run_dir)
+    vocab = ElectrodeVocab()
     train, test = task_datasets(cfg, store, vocab)
     m = dict(cfg["model"])
     pretrained = m.pop("pretrained", None)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from neuroseq._logging import logger
-from neuroseq.config import save_config, train_config
+from neuroseq.config import save_config
 from neuroseq.data.windows import WindowDataset, pad_collate
 from neuroseq.errors import NeuroseqError
 from neuroseq.models.eegpt import ETE
@@ -55,14 +55,10 @@ def objective_from(cfg: dict[str, Any]) -> Any:
 
 def pretrain_eegpt(cfg: dict[str, Any], run_dir: str | Path, *, resume: bool = True) -> Path:
     """Train an ETE on the store in ``data.store``; returns the run directory."""
-    from neuroseq.pretrain import open_store
+    from neuroseq.pretrain import start_run
 
     t0 = time.perf_counter()
-    run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    store = open_store(cfg)
-    tcfg = train_config(cfg)
-    torch.manual_seed(tcfg.seed)
+    run, store, tcfg = start_run(cfg, run_dir)
     mkw = {k: v for k, v in cfg["model"].items() if k != "kind"}
     if cfg["model"].get("kind") != "eegpt_ete":
         raise NeuroseqError("system eegpt pretrains model.kind=eegpt_ete.")

@@ -96,14 +96,20 @@ def fit_ar(model: LinearAR, tok: MuLawTokenizer, ds: WindowDataset) -> LinearAR:
     return model.fit(segs)
 
 
-def pretrain(cfg: dict[str, Any], run_dir: str | Path, *, resume: bool = True) -> Path:
-    """Fit the tokenizer, build the model and train it; returns the run directory."""
-    t0 = time.perf_counter()
+def start_run(cfg: dict[str, Any], run_dir: str | Path) -> tuple[Path, Store, Any]:
+    """Create the run directory, open the store, seed torch; ``(run, store, train config)``."""
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     store = open_store(cfg)
     tcfg = train_config(cfg)
     torch.manual_seed(tcfg.seed)
+    return run, store, tcfg
+
+
+def pretrain(cfg: dict[str, Any], run_dir: str | Path, *, resume: bool = True) -> Path:
+    """Fit the tokenizer, build the model and train it; returns the run directory."""
+    t0 = time.perf_counter()
+    run, store, tcfg = start_run(cfg, run_dir)
     if (run / "tokenizer").is_dir() and resume:
         tok = Tokenizer.from_pretrained(run / "tokenizer")
     else:

@@ -15,17 +15,11 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from neuroseq.data.windows import EpochDataset, pad_collate
+from neuroseq.datasets import SAMPLE_EEG_TASKS
 from neuroseq.errors import DataError
 
-#: the pylossless face/house EEG: task → {event value: class}
-PYLOSSLESS_TASKS: dict[str, dict[str, int]] = {
-    "face_vs_house": {"face-upright": 0, "face-inverted": 0, "house-upright": 1,
-                      "house-inverted": 1},
-    "upright_vs_inverted": {"face-upright": 0, "house-upright": 0, "face-inverted": 1,
-                            "house-inverted": 1},
-    "checker_left_vs_right": {"checker-left": 0, "checker-right": 1},
-    "press_left_vs_right": {"press-left": 0, "press-right": 1},
-}
+#: the pylossless face/house EEG: task → {event value: class} (see ``neuroseq.datasets``)
+PYLOSSLESS_TASKS = SAMPLE_EEG_TASKS
 
 
 class MultiTaskEpochs(Dataset):
