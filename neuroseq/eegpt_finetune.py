@@ -10,6 +10,8 @@ Results — balanced accuracy per task with chance beside it — go to ``RUN/res
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -86,13 +88,14 @@ def finetune(cfg: dict[str, Any], run_dir: str | Path, *, resume: bool = True) -
     m.pop("kind", None)
     model = EEGPT(train.n_classes, n_electrodes=len(vocab), freeze_ete=freeze, **m)
     if pretrained:
-        ete = ETE.from_pretrained(Path(pretrained) / "model")
+        with contextlib.redirect_stdout(io.StringIO()):  # huggingface_hub prints a notice
+            ete = ETE.from_pretrained(Path(pretrained) / "model")
         if (ete.d_model, ete.patch_len) != (model.ete.d_model, model.ete.patch_len):
             raise NeuroseqError(f"the pretrained ETE (width {ete.d_model}, patch {ete.patch_len})"
                                 f" does not match model.preset/patch_len "
                                 f"({model.ete.d_model}, {model.ete.patch_len}).")
         model.ete.load_state_dict(ete.state_dict())
-        model.ete.requires_grad_(not freeze)
+        model.set_freeze(freeze)
     save_config(cfg, run / "config.yaml")
     d = cfg["data"]
     module = TaskModule(model, MultiTaskObjective(), max_steps=tcfg.max_steps, **cfg["optim"])

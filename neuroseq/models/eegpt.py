@@ -12,7 +12,8 @@ EEGPT (braindecode's ``EEGPT``).
   electrode; a sample activates its electrodes' subgraph (mask β); graph attention
   α = ReLU(aᵀ[W h_m ‖ W h_n]) normalised over active neighbours; pre-norm residual layers;
   the active nodes are mean-pooled into per-task heads.
-* :class:`EEGPT` — ETE + TEG for classification; ETE frozen or fine-tuned (``freeze_ete``).
+* :class:`EEGPT` — ETE + TEG for classification; ETE frozen (all but its summary token) or
+  fine-tuned (``freeze_ete``).
 
 **Stride.**  Reviewers read the paper's appendix as 1 s patches (256 samples at 256 Hz) every
 0.125 s, so a "next" patch shares 7/8 of its samples with the current one.  Our default stride is
@@ -252,7 +253,14 @@ class EEGPT(nn.Module, PyTorchModelHubMixin):
         k = graph_layers or (PRESETS[preset]["graph_layers"] if preset else 3)
         self.teg = TEG(n_electrodes, self.ete.d_model, k, tasks)
         self.freeze_ete = freeze_ete
-        self.ete.requires_grad_(not freeze_ete)
+        self.set_freeze(freeze_ete)
+
+    def set_freeze(self, freeze: bool) -> None:
+        """Freeze the ETE's weights except the summary token ``c``, which the paper describes
+        as learnable at fine-tuning (appended after pretraining, where it gets no gradient)."""
+        self.freeze_ete = freeze
+        self.ete.requires_grad_(not freeze)
+        self.ete.summary.requires_grad_(True)
 
     def forward(self, x: torch.Tensor, electrodes: torch.Tensor, active: torch.Tensor,
                 tasks: str | list[str]) -> torch.Tensor:
@@ -268,11 +276,8 @@ class EEGPT(nn.Module, PyTorchModelHubMixin):
         if len(names) != b:
             raise ValueError(f"{len(names)} task names for {b} samples.")
         if self.freeze_ete:
-            self.ete.eval()
-            with torch.no_grad():
-                z = self.ete(x, electrodes)["summary"]
-        else:
-            z = self.ete(x, electrodes)["summary"]
+            self.ete.eval()  # frozen weights: no dropout; gradients still reach the summary token
+        z = self.ete(x, electrodes)["summary"]
         pooled = self.teg(z, electrodes, active)
         k = max(self.teg.tasks[t] if t in self.teg.tasks else 0 for t in names)
         out = pooled.new_full((b, k), float("-inf"))

@@ -76,7 +76,10 @@ def test_mixed_task_batches_with_different_electrodes_and_classes():
     loss.backward()
     assert torch.isfinite(loss) and m.ete.embed.weight.grad is not None
     frozen = EEGPT({"faces": 2}, n_electrodes=30, freeze_ete=True, **KW)
-    assert not any(p.requires_grad for p in frozen.ete.parameters())
+    trainable = [n for n, p in frozen.ete.named_parameters() if p.requires_grad]
+    assert trainable == ["summary"]  # the paper's learnable token c; the rest is frozen
+    frozen(x, el, active, "faces").sum().backward()
+    assert frozen.ete.summary.grad is not None and frozen.ete.embed.weight.grad is None
     with pytest.raises(KeyError, match="unknown task"):
         frozen(x, el, active, "sleep")
 
