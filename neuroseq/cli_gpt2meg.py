@@ -87,29 +87,15 @@ def generate(run_dir: str, seconds: float, out: str, conditions: str, store: str
               "(default: the first run's).")
 def forecast(runs: tuple[str, ...], horizon: int, max_windows: int, out: str | None) -> None:
     """Next-step and multi-step forecasting on the test split, with repeat-last beside."""
-    from neuroseq.data.store import Store
-    from neuroseq.data.windows import WindowDataset
     from neuroseq.evaluation import forecasting as fc
-    from neuroseq.models.linear_ar import RepeatLast
-    from neuroseq.pretrain import load_run
 
-    rows, curves = {}, {}
-    first = None
+    names = {}
     for run in runs:
-        model, tok, meta = load_run(run)
-        if first is None:
-            first = (tok, meta)
-            st = Store(meta["store"])
-            ds = WindowDataset(st, meta["window"], meta["window"] // 2, split="test",
-                               condition_map=meta["condition_map"],
-                               subject_map=meta["subject_map"], channel_vocab=meta["channel_vocab"])
-        name = f"{meta['model_kind']} ({Path(run).name})"
-        rows[name] = fc.next_step(model, first[0], ds, max_windows=max_windows)
-        curves[name] = fc.multi_step(model, first[0], ds, horizon=horizon,
-                                     max_windows=max_windows // 2)
-    rows["repeat last"] = fc.next_step(RepeatLast(), first[0], ds, max_windows=max_windows)
-    curves["repeat last"] = fc.multi_step(RepeatLast(), first[0], ds, horizon=horizon,
-                                          max_windows=max_windows // 2)
+        meta = json.loads((Path(run) / "meta.json").read_text()) if (
+            Path(run) / "meta.json").exists() else {"model_kind": "run"}
+        names[f"{meta['model_kind']} ({Path(run).name})"] = run
+    rows, curves, ds = fc.compare(names, horizon=horizon, max_windows=max_windows,
+                                  multi_windows=max_windows // 2)
     dest = Path(out or runs[0])
     dest.mkdir(parents=True, exist_ok=True)
     md = fc.table(rows, curves)
@@ -117,7 +103,7 @@ def forecast(runs: tuple[str, ...], horizon: int, max_windows: int, out: str | N
     (dest / "forecast.json").write_text(json.dumps(
         {"next_step": rows, "multi_step_mse": {k: v.tolist() for k, v in curves.items()},
          "test_windows": len(ds), "horizon": horizon}, indent=1))
-    fc.plot(curves, dest / "forecast.png", first[1]["sfreq"])
+    fc.plot(curves, dest / "forecast.png", ds.sfreq)
     click.echo(md)
     click.echo(f"\nwritten: {dest / 'forecast.json'}, {dest / 'forecast.png'}")
 

@@ -61,13 +61,11 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
 
     from neuroseq.cli_evaluate import judge, write_metrics
     from neuroseq.data.store import Store
-    from neuroseq.data.windows import WindowDataset
     from neuroseq.evaluation import forecasting as fc
     from neuroseq.evaluation.report import build_report
     from neuroseq.evaluation.suite import headline_table
     from neuroseq.generation.recording import generate_recording, write_sidecar
     from neuroseq.generation.sampler import SamplingConfig
-    from neuroseq.models.linear_ar import RepeatLast
     from neuroseq.pretrain import load_run, pretrain
 
     if profile not in PROFILES:
@@ -92,23 +90,9 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
         timings[f"train {name}"] = round(time.perf_counter() - t, 1)
         logger.info("trained %s in %.1f s", name, timings[f"train {name}"])
     st = Store(store)
-    rows, curves = {}, {}
     t = time.perf_counter()
     say("forecasting on the test split")
-    ds = None
-    for name, run in runs.items():
-        model, tok, meta = load_run(run)
-        if ds is None:  # the same test windows (GPT2MEG's length) for every model
-            ds = WindowDataset(st, meta["window"], meta["window"] // 2, split="test",
-                               condition_map=meta["condition_map"])
-        rows[name] = fc.next_step(model, tok, ds, max_windows=p["forecast_windows"])
-        curves[name] = fc.multi_step(model, tok, ds, horizon=10,
-                                     max_windows=p["forecast_windows"])
-        if name == "linear AR":
-            rows["repeat last"] = fc.next_step(RepeatLast(), tok, ds,
-                                               max_windows=p["forecast_windows"])
-            curves["repeat last"] = fc.multi_step(RepeatLast(), tok, ds, horizon=10,
-                                                  max_windows=p["forecast_windows"])
+    rows, curves, _ = fc.compare(runs, horizon=10, max_windows=p["forecast_windows"])
     (out / "forecast.json").write_text(json.dumps(
         {"next_step": rows, "multi_step_mse": {k: v.tolist() for k, v in curves.items()}},
         indent=1, default=float))

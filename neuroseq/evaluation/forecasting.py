@@ -112,8 +112,36 @@ def table(rows: dict[str, dict[str, float]], curves: dict[str, np.ndarray]) -> s
     return "\n".join(lines)
 
 
-def plot(curves: dict[str, np.ndarray], fname: str | Path, sfreq: float) -> Path:
-    """Multi-step MSE against horizon, one line per model."""
+def compare(runs: dict[str, str | Path], *, horizon: int = 20, max_windows: int = 128,
+            multi_windows: int | None = None) -> tuple[dict, dict, Any]:
+    """Score trained runs and repeat-last on the same test windows (the first run's length).
+
+    Returns ``(rows, curves, dataset)``: next-step scores and multi-step MSE curves per name.
+    """
+    from neuroseq.data.store import Store
+    from neuroseq.pretrain import load_run
+
+    rows: dict[str, dict[str, float]] = {}
+    curves: dict[str, np.ndarray] = {}
+    ds = tok = None
+    multi = multi_windows or max_windows
+    for name, run in runs.items():
+        model, tok, meta = load_run(run)
+        if ds is None:
+            ds = WindowDataset(Store(meta["store"]), meta["window"], meta["window"] // 2,
+                               split="test", condition_map=meta["condition_map"],
+                               subject_map=meta["subject_map"],
+                               channel_vocab=meta["channel_vocab"])
+        rows[name] = next_step(model, tok, ds, max_windows=max_windows)
+        curves[name] = multi_step(model, tok, ds, horizon=horizon, max_windows=multi)
+    rows["repeat last"] = next_step(RepeatLast(), tok, ds, max_windows=max_windows)
+    curves["repeat last"] = multi_step(RepeatLast(), tok, ds, horizon=horizon,
+                                       max_windows=multi)
+    return rows, curves, ds
+
+
+def figure(curves: dict[str, Any], sfreq: float | None = None) -> Any:
+    """Multi-step MSE against horizon (ms when ``sfreq`` is given, else steps)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -121,12 +149,21 @@ def plot(curves: dict[str, np.ndarray], fname: str | Path, sfreq: float) -> Path
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, c in curves.items():
-        ax.plot(np.arange(1, len(c) + 1) / sfreq * 1000, c, marker=".", label=name)
-    ax.set(xlabel="forecast horizon (ms)", ylabel="MSE (normalised units)",
-           title="Recursive forecast error")
+        x = np.arange(1, len(c) + 1) * (1000 / sfreq if sfreq else 1)
+        ax.plot(x, c, marker=".", label=name)
+    ax.set(xlabel="forecast horizon (ms)" if sfreq else "forecast horizon (steps)",
+           ylabel="MSE (normalised units)", title="Recursive forecast error")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def plot(curves: dict[str, np.ndarray], fname: str | Path, sfreq: float) -> Path:
+    """:func:`figure` saved to ``fname``."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(curves, sfreq)
     fig.savefig(fname, dpi=120)
     plt.close(fig)
     return Path(fname)

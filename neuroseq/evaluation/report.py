@@ -16,8 +16,6 @@ import numpy as np
 
 from neuroseq.evaluation.suite import HEADLINE, RealSegments
 
-COLORS = {"real": "k"}
-
 
 def _plt() -> Any:
     import matplotlib
@@ -26,10 +24,6 @@ def _plt() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _names(result: dict[str, Any]) -> list[str]:
-    return list(result["rows"])
 
 
 def psd_figure(result: dict[str, Any]) -> Any:
@@ -165,16 +159,10 @@ def hmm_figure(result: dict[str, Any]) -> Any:
 
 def forecast_figure(forecast_json: Path) -> Any:
     """Recursive forecast MSE against horizon from ``neuroseq forecast``'s JSON."""
-    plt = _plt()
+    from neuroseq.evaluation.forecasting import figure
+
     d = json.loads(Path(forecast_json).read_text())
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for name, c in d["multi_step_mse"].items():
-        ax.plot(np.arange(1, len(c) + 1), c, marker=".", label=name)
-    ax.set(xlabel="horizon (steps)", ylabel="MSE", title="Recursive forecast error")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return figure(d["multi_step_mse"])
 
 
 def training_figure(runs: dict[str, Path]) -> Any | None:

@@ -127,7 +127,7 @@ def test_save_load_round_trip(tmp_path):
 def test_base_preset_size_matches_the_paper():
     m = EEGPT({"t": 2}, n_electrodes=138, preset="base", patch_len=256)
     n = sum(p.numel() for p in m.parameters())
-    assert 1.0e6 < n < 2.0e6  # paper: 1.46 M (ETE 3 + TEG 3 layers, width 128)
+    assert 1_000_000 < n < 2_000_000  # paper: 1.46 M (ETE 3 + TEG 3 layers, width 128)
 
 
 def test_pretrain_cli_trains_an_ete_and_loss_falls(sim_store, tmp_path):
