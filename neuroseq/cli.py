@@ -194,11 +194,12 @@ def quickstart(out: str, simulated: bool, n_jobs: int, profile: str) -> None:
 
 
 def _register() -> None:
+    from neuroseq.cli_eegpt import finetune, sweep
     from neuroseq.cli_evaluate import evaluate, report
-    from neuroseq.cli_gpt2meg import finetune, forecast, generate, pretrain
+    from neuroseq.cli_gpt2meg import forecast, generate, pretrain
     from neuroseq.cli_tokenize import tokenize
 
-    for cmd in (tokenize, pretrain, generate, forecast, evaluate, report, finetune):
+    for cmd in (tokenize, pretrain, generate, forecast, evaluate, report, finetune, sweep):
         main.add_command(cmd)
 
 

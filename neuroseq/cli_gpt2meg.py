@@ -1,4 +1,4 @@
-"""``neuroseq pretrain``, ``generate``, ``forecast`` and ``finetune`` (EEGPT)."""
+"""``neuroseq pretrain``, ``generate`` and ``forecast``."""
 
 from __future__ import annotations
 
@@ -106,28 +106,3 @@ def forecast(runs: tuple[str, ...], horizon: int, max_windows: int, out: str | N
     fc.plot(curves, dest / "forecast.png", ds.sfreq)
     click.echo(md)
     click.echo(f"\nwritten: {dest / 'forecast.json'}, {dest / 'forecast.png'}")
-
-
-@click.command()
-@click.option("--config", "config", type=click.Path(exists=True), required=True,
-              help="YAML configuration (e.g. configs/eegpt_finetune_tiny.yaml).")
-@click.option("--out", "-o", default="runs/eegpt_finetune", show_default=True,
-              help="Run directory; an existing one is resumed.")
-@click.argument("overrides", nargs=-1)
-def finetune(config: str, out: str, overrides: tuple[str, ...]) -> None:
-    """Fine-tune EEGPT (ETE + task-shared electrode graph) on several tasks; print per-task
-    balanced accuracy on the test data with chance beside it."""
-    from neuroseq.config import load_config
-    from neuroseq.eegpt_finetune import finetune as run
-
-    cfg = load_config(config, overrides)
-    if cfg["system"] != "eegpt":
-        raise click.UsageError("finetune runs EEGPT configurations (system: eegpt).")
-    res = json.loads((run(cfg, out) / "results.json").read_text())
-    click.echo(f"{'task':<26} balanced acc   chance   test epochs")
-    for t, v in res["tasks"].items():
-        click.echo(f"{t:<26} {v['balanced_accuracy']:.3f}          {v['chance']:.3f}    "
-                   f"{v['n_test']}")
-    click.echo(f"mean {res['mean_balanced_accuracy']:.3f}  (mode {res['mode']}, pretrained "
-               f"{res['pretrained'] or 'no'}, ETE {'frozen' if res['freeze_ete'] else 'tuned'})")
-    click.echo(f"run directory: {out}")

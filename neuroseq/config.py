@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "data": {"store": None, "window": None, "stride": 128, "condition_map": "auto",
              "condition_seconds": 0.5, "batch_size": 16, "num_workers": 0,
              "patches": None,  # EEGPT pretraining: patches per window
+             "fraction": 1.0,  # EEGPT pretraining: share of the train windows used
              # EEGPT fine-tuning: tasks ("pylossless" or {task: {value: label}}), epoch limits,
              # within-recording splits or cross-subject recordings
              "tasks": None, "tmin": 0.0, "tmax": 1.0, "mode": "within",

@@ -1,7 +1,8 @@
 """EEGPT electrode-wise pretraining runs (``neuroseq pretrain`` with ``system: eegpt``).
 
 Windows of ``data.patches`` patches of ``model.patch_len`` samples (1 s at the store's rate)
-are cut from the store's train split; every channel is one sequence for the ETE, named through
+are cut from the store's train split (``data.fraction`` < 1 keeps a seeded random subset of
+them, for data-scaling sweeps); every channel is one sequence for the ETE, named through
 the shared :class:`~neuroseq.models.electrodes.ElectrodeVocab`.  The objective is next-patch
 MSE (``objective.kind: next_patch``, the paper) or masked-patch MSE (``masked``, for the
 AR-vs-MAE comparison).  The run directory has the same layout as GPT2MEG runs (no tokenizer).
@@ -53,6 +54,31 @@ def objective_from(cfg: dict[str, Any]) -> Any:
                         "or masked.")
 
 
+def subset(ds: Any, fraction: float, seed: int) -> Any:
+    """``ds`` itself, or a seeded random ``fraction`` of its items (at least one)."""
+    if not 0.0 < fraction <= 1.0:
+        raise NeuroseqError(f"data.fraction must be in (0, 1], got {fraction}.")
+    if fraction == 1.0:
+        return ds
+    k = max(1, int(round(fraction * len(ds))))
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:k]
+    return torch.utils.data.Subset(ds, sorted(idx.tolist()))
+
+
+@torch.no_grad()
+def mean_loss(model: torch.nn.Module, objective: Any, loader: Any) -> float:
+    """Objective value averaged over a loader's batches (weighted by batch size), eval mode."""
+    was = model.training
+    model.eval()
+    total, n = 0.0, 0
+    for batch in loader:
+        loss, _ = objective(model, batch)
+        k = len(batch["x"])
+        total, n = total + float(loss) * k, n + k
+    model.train(was)
+    return total / max(n, 1)
+
+
 def pretrain_eegpt(cfg: dict[str, Any], run_dir: str | Path, *, resume: bool = True) -> Path:
     """Train an ETE on the store in ``data.store``; returns the run directory."""
     from neuroseq.pretrain import start_run
@@ -68,6 +94,7 @@ def pretrain_eegpt(cfg: dict[str, Any], run_dir: str | Path, *, resume: bool = T
     window = model.patch_len + (n_patches - 1) * model.stride
     d = cfg["data"]
     train = WindowDataset(store, window, d["stride"] or window // 2, split="train")
+    train_set = subset(train, float(d.get("fraction") or 1.0), tcfg.seed)
     val = None
     try:
         val = WindowDataset(store, window, window, split="val",
@@ -81,13 +108,18 @@ def pretrain_eegpt(cfg: dict[str, Any], run_dir: str | Path, *, resume: bool = T
     (run / "meta.json").write_text(json.dumps(meta, indent=1))
     save_config(cfg, run / "config.yaml")
     module = TaskModule(model, objective_from(cfg), max_steps=tcfg.max_steps, **cfg["optim"])
-    train_dl = ResumableLoader(train, d["batch_size"], seed=tcfg.seed, collate_fn=collate,
+    train_dl = ResumableLoader(train_set, d["batch_size"], seed=tcfg.seed, collate_fn=collate,
                                num_workers=d["num_workers"],
-                               drop_last=len(train) >= 2 * d["batch_size"])
+                               drop_last=len(train_set) >= 2 * d["batch_size"])
     val_dl = None if val is None else torch.utils.data.DataLoader(val, d["batch_size"],
                                                                   collate_fn=collate)
     fit(module, train_dl, val_dl, run_dir=run, cfg=tcfg, resume=resume, extra_config=cfg,
         split_hash=meta["split_sha256"])
+    if val_dl is not None:  # the final validation loss, for sweeps and comparisons
+        info = json.loads((run / "run.json").read_text())
+        info["final_val_loss"] = mean_loss(model, module.objective, val_dl)
+        info["n_train_windows"] = len(train_set)
+        (run / "run.json").write_text(json.dumps(info, indent=1, default=str))
     model.save_pretrained(run / "model")
     logger.info("EEGPT pretraining done in %.1f s: %s", time.perf_counter() - t0, run)
     return run

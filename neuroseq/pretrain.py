@@ -60,6 +60,11 @@ def build_model(cfg: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
     if kind not in TOKEN_MODELS:
         raise NeuroseqError(f"unknown model.kind {kind!r}; use one of "
                             f"{sorted(TOKEN_MODELS) + ['linear_ar']}.")
+    if kw.pop("value_embedding", False):
+        if kind != "gpt2meg" or "value_grid" not in meta:
+            raise NeuroseqError("model.value_embedding needs a gpt2meg model and a tokenizer "
+                                "value grid.")
+        kw["value_grid"] = meta["value_grid"]
     sizes |= {"n_subjects": len(meta["subject_map"]),
               "n_conditions": max(meta["condition_map"].values(), default=0) + 1,
               "n_vocab": meta["vocab_size"]}
@@ -125,6 +130,7 @@ def pretrain(cfg: dict[str, Any], run_dir: str | Path, *, resume: bool = True) -
     meta = {"channel_vocab": train.channel_vocab, "subject_map": train.subject_map,
             "condition_map": train.condition_map, "sfreq": train.sfreq,
             "vocab_size": tok.vocab_size, "window": window, "model_kind": kind,
+            "value_grid": [float(v) for v in tok.values()],
             "split_sha256": store.split.hash if store.split else None, "store": str(store.path)}
     (run / "meta.json").write_text(json.dumps(meta, indent=1))
     save_config(cfg, run / "config.yaml")

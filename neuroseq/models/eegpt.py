@@ -243,14 +243,21 @@ class EEGPT(nn.Module, PyTorchModelHubMixin):
 
     ``freeze_ete=True`` (the v2 paper) trains only TEG and the heads; False fine-tunes all.
     ``ete_kwargs`` configure the encoder (its ``preset`` also sets the TEG depth).
+    ``feature_norm=True`` standardises the ETE summaries (batch norm without affine over the
+    active electrodes of a batch, running statistics at test time) before TEG, as MAE's linear
+    probing does (He et al. 2022): pretrained summaries can differ across samples by a small
+    fraction of their common offset, which leaves a graph trained on them at chance.
     """
 
     def __init__(self, tasks: dict[str, int], n_electrodes: int = 777,
                  preset: str | None = "base", freeze_ete: bool = True,
-                 graph_layers: int | None = None, **ete_kwargs: Any) -> None:
+                 graph_layers: int | None = None, feature_norm: bool = False,
+                 **ete_kwargs: Any) -> None:
         super().__init__()
         self.ete = ETE(n_electrodes=n_electrodes, preset=preset, **ete_kwargs)
         k = graph_layers or (PRESETS[preset]["graph_layers"] if preset else 3)
+        self.feature_norm = nn.BatchNorm1d(self.ete.d_model, affine=False) \
+            if feature_norm else None
         self.teg = TEG(n_electrodes, self.ete.d_model, k, tasks)
         self.freeze_ete = freeze_ete
         self.set_freeze(freeze_ete)
@@ -278,6 +285,9 @@ class EEGPT(nn.Module, PyTorchModelHubMixin):
         if self.freeze_ete:
             self.ete.eval()  # frozen weights: no dropout; gradients still reach the summary token
         z = self.ete(x, electrodes)["summary"]
+        if self.feature_norm is not None:
+            act = active.bool()
+            z = z.masked_scatter(act[..., None], self.feature_norm(z[act]))
         pooled = self.teg(z, electrodes, active)
         k = max(self.teg.tasks[t] if t in self.teg.tasks else 0 for t in names)
         out = pooled.new_full((b, k), float("-inf"))

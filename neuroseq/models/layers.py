@@ -16,6 +16,8 @@ class KVCache:
     """Preallocated keys and values for every layer: ``[N, H, max_len, D]`` each.
 
     ``length`` is the number of positions filled; :meth:`reset` empties it without freeing.
+    ``state`` holds whatever else a model carries between steps (GPT2MEG's ``local_conv``
+    keeps its last inputs there); :meth:`reset` clears it too.
     """
 
     def __init__(self, n_layers: int, n: int, n_heads: int, max_len: int, head_dim: int, *,
@@ -24,10 +26,11 @@ class KVCache:
         self.k = [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)]
         self.v = [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)]
         self.max_len, self.length = max_len, 0
+        self.state: torch.Tensor | None = None
 
     def reset(self) -> None:
         """Forget all positions."""
-        self.length = 0
+        self.length, self.state = 0, None
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Store ``k, v`` ``[N, H, T, D]`` after the filled part; return the keys/values so far."""

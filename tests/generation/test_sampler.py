@@ -9,10 +9,13 @@ from neuroseq.models.gpt2meg import GPT2MEG
 from neuroseq.models.wavenet import WaveNet
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=[0, 4], ids=["paper", "local_conv"])
+def model(request):
     torch.manual_seed(0)
-    return GPT2MEG(n_chans=4, n_conditions=3, preset="tiny", context=24).eval()
+    m = GPT2MEG(n_chans=4, n_conditions=3, preset="tiny", context=24, local_conv=request.param)
+    if m.conv is not None:  # a convolution strong enough to matter for the equality below
+        torch.nn.init.normal_(m.conv.weight, 0.0, 0.5)
+    return m.eval()
 
 
 def test_greedy_with_cache_equals_without_far_beyond_the_context(model):

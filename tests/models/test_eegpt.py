@@ -197,3 +197,25 @@ def test_finetune_cli_pretrained_and_cross_subject(sim_store, tmp_path):
                                     "--out", str(tmp_path / "bad"), f"data.store={sim_store}",
                                     tasks, "data.mode=cross"])
     assert bad.exit_code != 0 and "disjoint" in bad.output
+
+
+def test_feature_norm_standardises_summaries_over_active_electrodes_only(tmp_path):
+    torch.manual_seed(0)
+    m = EEGPT({"faces": 2}, n_electrodes=12, feature_norm=True, freeze_ete=False, **KW)
+    seen = {}
+    m.teg.register_forward_pre_hook(lambda mod, args: seen.update(z=args[0].detach()))
+    x = torch.randn(4, 3, 64, requires_grad=True)
+    el = torch.tensor([[0, 1, 2]] * 4)
+    act = torch.ones(4, 3, dtype=torch.bool)
+    act[0, 2] = False
+    m(x, el, act, "faces")[:, 1].sum().backward()
+    z = seen["z"][act]  # what TEG receives: zero mean, unit variance per feature
+    assert z.mean(0).abs().max() < 1e-4 and (z.var(0, unbiased=False) - 1).abs().max() < 1e-3
+    assert x.grad[0, 2].abs().max() == 0  # padding still sends nothing
+    for _ in range(3):  # running statistics for test time, saved with the weights
+        m(torch.randn(4, 3, 64) + 5.0, el, act, "faces")
+    m.eval()
+    m.save_pretrained(tmp_path / "m")
+    back = EEGPT.from_pretrained(tmp_path / "m").eval()
+    assert torch.equal(back.feature_norm.running_mean, m.feature_norm.running_mean)
+    assert torch.equal(back(x.detach(), el, act, "faces"), m(x.detach(), el, act, "faces"))

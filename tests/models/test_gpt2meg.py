@@ -93,3 +93,31 @@ def test_save_load_round_trip(tiny, tmp_path):
     x = torch.randint(0, 256, (1, 6, 9))
     assert torch.equal(back(x)["logits"], tiny(x)["logits"])
     assert back.context == 32 and back.n_conditions == 4
+
+
+def test_local_conv_and_value_embedding_extensions(tmp_path):
+    from neuroseq.tokenizers import MuLawTokenizer
+
+    torch.manual_seed(0)
+    grid = MuLawTokenizer().values().tolist()
+    m = GPT2MEG(n_chans=6, n_conditions=4, preset="tiny", context=32, local_conv=4,
+                value_grid=grid).eval()
+    torch.nn.init.normal_(m.conv.weight, 0.0, 0.5)
+    x = torch.randint(0, 256, (2, 6, 24))
+    y = x.clone()
+    y[0, 2, 10] = (y[0, 2, 10] + 7) % 256
+    a, b = m(x)["logits"], m(y)["logits"]
+    assert torch.equal(a[..., :10, :], b[..., :10, :])  # still causal
+    assert (a - b).abs()[0, 2, 10:14].amax() > 0 and torch.equal(a[0, [0, 1, 3]], b[0, [0, 1, 3]])
+    cache = m.new_cache(12)  # the conv's history travels in the cache
+    parts = [m(x[..., :10], cache=cache)["logits"]]
+    parts += [m(x[..., t:t + 1], cache=cache)["logits"] for t in range(10, 24)]
+    torch.testing.assert_close(torch.cat(parts, dim=2), a, atol=1e-5, rtol=1e-4)
+    # neighbouring codes start with more similar embeddings than distant ones
+    e = m.value(m.value_features)
+    assert (e[200] - e[201]).norm() < (e[200] - e[60]).norm()
+    m.save_pretrained(tmp_path / "m")
+    back = GPT2MEG.from_pretrained(tmp_path / "m").eval()
+    assert torch.equal(back(x)["logits"], a) and back.local_conv == 4
+    with pytest.raises(ValueError, match="value_grid"):
+        GPT2MEG(n_chans=2, preset="tiny", value_grid=[0.0, 1.0])

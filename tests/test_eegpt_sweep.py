@@ -1,0 +1,58 @@
+"""`neuroseq sweep`: EEGPT sizes × data fractions, power-law fits and the plot."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from neuroseq.cli import main
+from neuroseq.eegpt_sweep import load_sweep, power_law, size_overrides
+from neuroseq.errors import NeuroseqError
+
+
+def test_power_law_recovers_a_known_exponent():
+    x = np.array([1e3, 1e4, 1e5, 1e6])
+    fit = power_law(x, 3.0 * x ** -0.2)
+    assert fit["alpha"] == pytest.approx(0.2) and fit["a"] == pytest.approx(3.0)
+    assert fit["r2"] == pytest.approx(1.0)
+    assert power_law([5, 5], [1.0, 2.0]) is None  # one distinct x: nothing to fit
+
+
+def test_sweep_config_errors(tmp_path):
+    with pytest.raises(NeuroseqError, match="unknown sweep keys"):
+        load_sweep("configs/eegpt_sweep_tiny.yaml", ["store=x", "sizez=[tiny]"])
+    with pytest.raises(NeuroseqError, match="needs `store`"):
+        load_sweep("configs/eegpt_sweep_tiny.yaml")
+    with pytest.raises(NeuroseqError, match="fractions"):
+        load_sweep("configs/eegpt_sweep_tiny.yaml", ["store=x", "fractions=[0, 1]"])
+    with pytest.raises(NeuroseqError, match="unknown EEGPT preset"):
+        size_overrides("enormous")
+    with pytest.raises(NeuroseqError, match="d_model"):
+        size_overrides({"d_model": 8})
+
+
+def test_sweep_runs_the_grid_and_fits(sim_store, tmp_path):
+    out = tmp_path / "sweep"
+    args = ["sweep", "--config", "configs/eegpt_sweep_tiny.yaml", "--out", str(out),
+            f"store={sim_store}", "sizes=[{d_model: 8, n_layers: 1, n_heads: 2}, tiny]",
+            "fractions=[0.5, 1.0]",
+            "pretrain_overrides=[train.max_steps=6, train.val_check_interval=6, "
+            "'train.loggers=[csv]']",
+            "finetune_overrides=[train.max_steps=4, model.freeze_ete=false, "
+            "'data.tasks={ab: {a: 0, b: 1}}']"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    s = json.loads((out / "sweep.json").read_text())
+    rows = s["rows"]
+    assert len(rows) == 4 and (out / "sweep.png").stat().st_size > 10_000
+    half = [r["train_windows"] for r in rows if r["fraction"] == 0.5]
+    full = [r["train_windows"] for r in rows if r["fraction"] == 1.0]
+    assert half[0] == pytest.approx(full[0] / 2, abs=1)
+    assert rows[0]["params"] < rows[2]["params"]  # sizes ordered as given
+    assert all(np.isfinite(r["val_loss"]) and 0 <= r["mean_balanced_accuracy"] <= 1
+               and r["epochs"] > 0 for r in rows)
+    assert set(s["fits"]["loss_vs_params"]) == {"0.5", "1"}
+    assert "alpha" in s["fits"]["loss_vs_params"]["1"] and "Power laws" in r.output
+    again = CliRunner().invoke(main, args)  # finished runs are resumed, not retrained
+    assert again.exit_code == 0 and json.loads((out / "sweep.json").read_text())["rows"] == rows
