@@ -13,11 +13,14 @@ The sweep configuration (``configs/eegpt_sweep_tiny.yaml``)::
 
     store: PATH                         # prepared store
     pretrain: configs/eegpt_tiny.yaml   # base configurations and their overrides
-    pretrain_overrides: [train.max_steps=200]
+    pretrain_overrides: [train.max_steps=400, data.batch_size=8]
     finetune: configs/eegpt_finetune_tiny.yaml
-    finetune_overrides: [train.max_steps=150, model.freeze_ete=false]
+    finetune_overrides: [train.max_steps=150, model.freeze_ete=false, model.feature_norm=true]
     sizes: [{d_model: 16, n_layers: 1, n_heads: 2}, tiny]  # presets or explicit sizes
-    fractions: [0.25, 0.5, 1.0]
+    fractions: [0.02, 0.1, 1.0]
+
+Every cell trains for the same number of steps, so a fraction only matters once the steps ×
+batch exceed its windows (``epochs`` in the table; a warning says when they do not).
 """
 
 from __future__ import annotations
