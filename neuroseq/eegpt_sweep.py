@@ -113,8 +113,9 @@ def run_sweep(cfg: dict[str, Any], out: str | Path) -> dict[str, Any]:
     grid = [(i, s, float(f)) for i, s in enumerate(cfg["sizes"]) for f in cfg["fractions"]]
     for i, size, frac in progress(grid, desc="sweep", total=len(grid)):
         model = size_overrides(size)
-        over = [f"data.store={cfg['store']}", f"data.fraction={frac}"]
-        over += [f"model.{k}={'null' if v is None else v}" for k, v in model.items()]
+        sized = [f"data.store={cfg['store']}"]
+        sized += [f"model.{k}={'null' if v is None else v}" for k, v in model.items()]
+        over = sized + [f"data.fraction={frac}"]
         name = f"size{i}_frac{frac:g}"
         pcfg = load_config(cfg["pretrain"], over + list(cfg.get("pretrain_overrides") or []))
         prun = pretrain_eegpt(pcfg, out / name / "pretrain")
@@ -122,8 +123,7 @@ def run_sweep(cfg: dict[str, Any], out: str | Path) -> dict[str, Any]:
         if "final_val_loss" not in info:
             raise NeuroseqError(f"{prun}: no validation windows, so no pretraining loss to fit; "
                                 "the store needs a val split.")
-        fover = [f"data.store={cfg['store']}", f"model.pretrained={prun}"]
-        fover += [f"model.{k}={'null' if v is None else v}" for k, v in model.items()]
+        fover = sized + [f"model.pretrained={prun}"]
         if model["preset"] is None:
             fover.append(f"model.graph_layers={int(cfg.get('graph_layers') or 2)}")
         fcfg = load_config(cfg["finetune"], fover + list(cfg.get("finetune_overrides") or []))
