@@ -32,6 +32,18 @@ class KVCache:
         """Forget all positions."""
         self.length, self.state = 0, None
 
+    def rows(self, a: int, b: int) -> KVCache:
+        """A cache over sequences ``a:b`` that shares this one's buffers and length.
+
+        Writing through it fills those rows here; its ``length`` is its own, so the caller
+        advances this cache's ``length`` once all row blocks are done.
+        """
+        view = KVCache.__new__(KVCache)
+        view.k = [k[a:b] for k in self.k]
+        view.v = [v[a:b] for v in self.v]
+        view.max_len, view.length, view.state = self.max_len, self.length, None
+        return view
+
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Store ``k, v`` ``[N, H, T, D]`` after the filled part; return the keys/values so far."""
         a, b = self.length, self.length + k.shape[2]

@@ -54,6 +54,24 @@ def test_kv_cache_matches_full_forward(tiny):
     torch.testing.assert_close(torch.cat(parts, dim=2), full, atol=1e-5, rtol=1e-4)
 
 
+def test_inference_row_blocks_match_one_pass(tiny):
+    """Without gradients, rows go through the blocks in blocks; results and cache are the same."""
+    x = torch.randint(0, 256, (2, 6, 24))
+    cond = torch.randint(0, 4, (2, 24))
+    full = tiny(x, condition=cond)["logits"]  # gradients on: one pass over all 12 rows
+    tiny.chunk_bytes = 5 * 10 * 4 * 64 * 4  # T = 10: blocks of 5, 5, 2 rows; T = 7: 7, 5
+    with torch.no_grad():
+        cache = tiny.new_cache(12)
+        parts = [tiny(x[..., :10], condition=cond[:, :10], cache=cache)["logits"]]
+        parts.append(tiny(x[..., 10:17], condition=cond[:, 10:17], cache=cache)["logits"])
+        assert cache.length == 17
+        for t in range(17, 24):
+            parts.append(tiny(x[..., t:t + 1], condition=cond[:, t:t + 1], cache=cache)["logits"])
+        last = tiny(x, condition=cond, last_only=True)["logits"]
+    torch.testing.assert_close(torch.cat(parts, dim=2), full, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(last, full[..., -1:, :], atol=1e-5, rtol=1e-4)
+
+
 def test_same_function_as_transformers_gpt2(tiny):
     transformers = pytest.importorskip("transformers")
     cfg = transformers.GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=32, vocab_size=1,
