@@ -201,6 +201,7 @@ def main() -> None:
     window(ours_step, ours.new_cache(n_ch, ours.context))  # warm-up
     pre_ours, dec_ours = window(ours_step, ours.new_cache(n_ch, ours.context))
     pre_hf, dec_hf = window(hf_step, DynamicCache())
+
     def step_floor(length: float) -> tuple[float, float]:
         """Fastest cached step: its GEMMs at the GEMM rate + one read of the fp32 KV cache."""
         kv = 2 * nl * n_ch * length * e * 4
@@ -219,7 +220,7 @@ def main() -> None:
                                 "ratio": dec_hf / dec_ours, "floor_ms": floor * 1e3,
                                 "ratio_ceiling": dec_hf / floor}}
     print(f"(b2) vs transformers GPT2Model + its KV cache ({n_ch} ch, goal ≥ 10×):\n"
-          f"     32 steps from 128 context, incl. encoding it: {steps / t_hf:.2f} steps/s, "
+          f"     {steps} steps from 128 context, incl. encoding it: {steps / t_hf:.2f} steps/s, "
           f"ratio {t_hf / t_cache:.1f}×  (ceiling here {t_hf / floor_128:.1f}×: the "
           f"encoding's GEMMs alone take {enc_s:.1f} s)\n"
           f"     encoding a {fill}-step window: neuroseq {pre_ours:.1f} s   transformers "
