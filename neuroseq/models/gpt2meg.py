@@ -76,8 +76,8 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
     supports_cache = True
     #: Without gradients, sequences go through the blocks in row blocks whose widest
     #: activation (``[rows, T, 4·E]``) stays under this many bytes: below glibc's 32 MiB mmap
-    #: ceiling, buffers are reused instead of page-faulted in fresh for every op (1.3× on a
-    #: 306-channel, 246-step prefill on CPU; ``benchmarks/bench_gpt2meg.py``).
+    #: ceiling, buffers are reused instead of page-faulted in fresh for every op (a 306-channel,
+    #: 246-step encoding on 2 CPU cores: 12.0–13.6 s instead of 15.2–15.5 s; ``docs/design.md``).
     chunk_bytes: int = 24 * 2**20
 
     def __init__(self, n_chans: int = 306, n_vocab: int = 256, n_subjects: int = 1,
@@ -215,9 +215,10 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
             step = b * c
         out = []
         for a in range(0, b * c, step):
-            xs, rows = x[a:a + step], None if cache is None else cache.rows(a, a + step)
+            xs = x[a:a + step]
+            kv = cache.rows(a, a + step) if cache is not None and step < b * c else cache
             for i, block in enumerate(self.blocks):
-                xs = block(xs, rows if step < b * c else cache, i)
+                xs = block(xs, kv, i)
                 if self.mix is not None:
                     xs = self.mix[i](xs.view(b, c, t, -1), pad).reshape(b * c, t, -1)
             out.append(self.head(self.ln_f(xs[:, -1:] if last_only else xs)))
