@@ -81,7 +81,7 @@ def throughput(n_samples: int) -> dict:
 def datasets(quick: bool) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
     import mne
 
-    from neuroseq import datasets as ds
+    from neuroseq.data import samples as ds
     from neuroseq.data.simulate import simulate_meg
 
     out = {}
@@ -105,7 +105,8 @@ def datasets(quick: bool) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
 
 def quality(quick: bool, rvq_steps: int, run_root: Path) -> list[dict]:
     from neuroseq.tokenizers import KMeansTokenizer, MuLawTokenizer, RVQCodec
-    from neuroseq.tokenizers.metrics import evaluate
+    from neuroseq.training.codec import fit_codec
+    from neuroseq.tokenizers.metrics import reconstruction_metrics
 
     rows = []
     for name, (train, test, sfreq) in datasets(quick).items():
@@ -119,9 +120,12 @@ def quality(quick: bool, rvq_steps: int, run_root: Path) -> list[dict]:
                 kw = {"run_dir": run_root / name.split()[1], "max_steps": rvq_steps,
                       "batch_size": 32, "crop": 480, "warmup_steps": min(100, rvq_steps // 10),
                       "resume": False, "log_every_n_steps": 50}
-            tok.fit(train, sfreq=sfreq, **kw)
+            if isinstance(tok, RVQCodec):
+                fit_codec(tok, train, sfreq=sfreq, **kw)
+            else:
+                tok.fit(train, sfreq=sfreq)
             fit_s = time.perf_counter() - t
-            r = evaluate(tok, test[None], sfreq)
+            r = reconstruction_metrics(tok, test[None], sfreq)
             rows.append({"data": name, "fit_s": fit_s} | r | {"label": label})
             print(f"  {name:<34} {label:<36} NRMSE {r['nrmse']:.3f}  "
                   f"log-PSD {r['log_psd_distance_db']:.2f} dB  fit {fit_s:.0f} s", flush=True)

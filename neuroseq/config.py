@@ -1,9 +1,11 @@
 """Run configurations: YAML files in ``configs/`` plus ``key.sub=value`` overrides.
 
-A configuration is a nested dict with the sections ``data``, ``tokenizer``, ``model``,
-``objective``, ``optim`` and ``train`` (the :class:`~neuroseq.training.TrainConfig` fields).
-:func:`load_config` merges a file over the defaults of its system, applies overrides (values
-parsed as YAML, so ``train.max_steps=100`` is an int) and refuses unknown keys.
+A configuration is a nested dict.  Every system shares the sections ``system``, ``data``
+(``store``, ``batch_size``, ``num_workers``), ``optim`` and ``train`` (the
+:class:`~neuroseq.training.TrainConfig` fields) in :data:`COMMON`; each system adds its own keys
+and sections (``tokenizer``, ``model``, ``objective``, more ``data`` keys) in its declaration
+(:mod:`neuroseq.systems`).  :func:`resolve` merges a file over those defaults, applies
+overrides (values parsed as YAML, so ``train.max_steps=100`` is an int) and refuses unknown keys.
 """
 
 from __future__ import annotations
@@ -15,29 +17,23 @@ from typing import Any
 
 import yaml
 
+from neuroseq._files import write_text_atomic
 from neuroseq.errors import NeuroseqError
-from neuroseq.training import TrainConfig
+from neuroseq.training.trainer import TrainConfig
 
-DEFAULTS: dict[str, Any] = {
+COMMON: dict[str, Any] = {
     "system": "gpt2meg",
-    "data": {"store": None, "window": None, "stride": 128, "condition_map": "auto",
-             "condition_seconds": 0.5, "batch_size": 16, "num_workers": 0,
-             "patches": None,  # EEGPT pretraining: patches per window
-             "fraction": 1.0,  # EEGPT pretraining: share of the train windows used
-             # EEGPT fine-tuning: tasks ("pylossless" or {task: {value: label}}), epoch limits,
-             # within-recording splits or cross-subject recordings
-             "tasks": None, "tmin": 0.0, "tmax": 1.0, "mode": "within",
-             "train_recordings": None, "test_recordings": None},
-    "tokenizer": {"kind": "mulaw", "mu": 255.0, "n_bins": 256},
-    "model": {"kind": "gpt2meg"},
-    "objective": {"loss_from": 0.5},
+    "data": {"store": None, "batch_size": 16, "num_workers": 0},
+    "model": {},
     "optim": {"lr": 3e-4, "weight_decay": 0.01, "warmup_steps": 100, "min_lr_ratio": 0.1},
     "train": dataclasses.asdict(TrainConfig()),
 }
 _OPEN = ("model", "tokenizer", "objective")  # keys passed through to constructors
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any], where: str = "") -> dict[str, Any]:
+def merge(base: dict[str, Any], over: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """``base`` updated by ``over``; a key ``base`` lacks is an error, except inside the
+    ``model``, ``tokenizer`` and ``objective`` sections (passed to constructors)."""
     out = copy.deepcopy(base)
     for k, v in over.items():
         key = f"{where}{k}"
@@ -45,7 +41,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any], where: str = "") -> dict[
             known = ", ".join(sorted(out))
             raise NeuroseqError(f"unknown configuration key {key!r}; known here: {known}.")
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v, key + ".")
+            out[k] = merge(out[k], v, key + ".")
         else:
             out[k] = v
     return out
@@ -77,20 +73,34 @@ def _value(text: str) -> Any:
     return v
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
-                ) -> dict[str, Any]:
-    """Defaults ← YAML file ← overrides."""
-    cfg = copy.deepcopy(DEFAULTS)
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise NeuroseqError(f"configuration file {path} not found (see configs/ for presets).")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise NeuroseqError(f"{path} is not valid YAML: {e}") from e
-        cfg = _merge(cfg, data)
-    return _merge(cfg, parse_overrides(overrides))
+def extend(base: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``more``'s keys added or replaced, recursively (declaring defaults)."""
+    out = copy.deepcopy(base)
+    for k, v in more.items():
+        out[k] = extend(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
+            else copy.deepcopy(v)
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The YAML mapping in ``path``, with a clear error when it is missing or invalid."""
+    path = Path(path)
+    if not path.is_file():
+        raise NeuroseqError(f"configuration file {path} not found (see configs/ for presets).")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise NeuroseqError(f"{path} is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise NeuroseqError(f"{path} must hold a mapping of sections (data:, model:, ...).")
+    return data
+
+
+def resolve(defaults: dict[str, Any], file_cfg: dict[str, Any] | None = None,
+            overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Defaults ← file ← overrides, refusing keys the defaults do not declare."""
+    cfg = merge(defaults, file_cfg or {})
+    return merge(cfg, parse_overrides(overrides))
 
 
 def train_config(cfg: dict[str, Any]) -> TrainConfig:
@@ -101,5 +111,5 @@ def train_config(cfg: dict[str, Any]) -> TrainConfig:
 
 
 def save_config(cfg: dict[str, Any], path: str | Path) -> None:
-    """Write the resolved configuration as YAML."""
-    Path(path).write_text(yaml.safe_dump(cfg, sort_keys=False))
+    """Write the resolved configuration as YAML (atomically)."""
+    write_text_atomic(path, yaml.safe_dump(cfg, sort_keys=False))

@@ -18,3 +18,12 @@ class FormatError(NeuroseqError, ValueError):
 
 class MissingPackageError(NeuroseqError, ImportError):
     """An optional package (sample data, extra format support) is not installed."""
+
+
+class MissingFieldsError(FormatError):
+    """Array data without the facts needed to read it; ``fields`` names every missing one
+    (``sfreq``, ``ch_names``, ``ch_types``) so a caller can phrase them as its own options."""
+
+    def __init__(self, message: str, fields: list[str], where: str = "") -> None:
+        super().__init__(message)
+        self.fields, self.where = list(fields), where

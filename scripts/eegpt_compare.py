@@ -67,10 +67,8 @@ def logreg(store, mode: str, ids: list[str], seed: int) -> dict[str, float]:
 
 
 def main() -> None:
-    from neuroseq.config import load_config
     from neuroseq.data.store import Store
-    from neuroseq.eegpt_finetune import finetune
-    from neuroseq.eegpt_pretrain import pretrain_eegpt
+    from neuroseq.systems import load_config, run
 
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,7 +97,7 @@ def main() -> None:
         if args.pretrained_from:
             runs[kind] = Path(args.pretrained_from) / f"ete_{kind}"
             continue
-        runs[kind] = pretrain_eegpt(cfg, out / f"ete_{kind}", resume=False)
+        runs[kind] = run(cfg, "pretrain", out / f"ete_{kind}", resume=False)
     results: dict[str, dict] = {}
     from neuroseq.data.tasks import PYLOSSLESS_TASKS
 
@@ -123,8 +121,9 @@ def main() -> None:
                     if one:
                         o.append("data.tasks=" + json.dumps(one))
                     cfg = load_config("configs/eegpt_finetune_tiny.yaml", o)
-                    run = finetune(cfg, out / f"{mode}_{variant}_{seed}_{len(acc)}", resume=False)
-                    res = json.loads((run / "results.json").read_text())["tasks"]
+                    done = run(cfg, "finetune", out / f"{mode}_{variant}_{seed}_{len(acc)}",
+                               resume=False)
+                    res = json.loads((done / "results.json").read_text())["tasks"]
                     acc |= {k: v["balanced_accuracy"] for k, v in res.items()}
                 results.setdefault(f"{mode}/{variant}", {})[seed] = acc
                 (out / "table.json").write_text(json.dumps(results, indent=1))

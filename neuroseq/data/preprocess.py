@@ -302,6 +302,19 @@ class Pipeline:
                 x = step.inverse(x, names)
         return x
 
+    def forward_scaling(self, x: np.ndarray, names: list[str]) -> np.ndarray:
+        """Apply every fitted :class:`RobustScale` to ``x`` in neuroseq units (channels on axis
+        -2): the inverse of :meth:`inverse_scaling`, for data that left the store's units."""
+        for step in self.steps:
+            if isinstance(step, RobustScale):
+                c, s = step._vectors(names)
+                x = (x - c) / s
+        return x
+
+    def has_scaling(self) -> bool:
+        """Whether the pipeline changes amplitudes invertibly (holds a :class:`RobustScale`)."""
+        return any(isinstance(s, RobustScale) for s in self.steps)
+
     def to_dict(self) -> dict:
         """JSON-compatible description including fitted state."""
         return {"steps": [s.to_dict() for s in self.steps], "fitted": self.fitted}

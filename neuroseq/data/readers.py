@@ -23,7 +23,7 @@ from neuroseq.data.events import (
     read_libribrain_events,
 )
 from neuroseq.data.recording import KINDS, SI_TO_UNIT, UNITS, Recording, Sensors
-from neuroseq.errors import DataError, FormatError
+from neuroseq.errors import DataError, FormatError, MissingFieldsError
 
 #: file endings MNE reads (``mne.io.read_raw`` dispatches on them).
 MNE_EXTENSIONS = (".fif", ".fif.gz", ".con", ".sqd", ".ds", ".edf", ".bdf", ".vhdr", ".set",
@@ -247,11 +247,17 @@ def read_array(path: str | Path, *, sfreq: float | None = None,
     if data.ndim != 2:
         raise DataError(f"{path}: array must be 2-D [channels, times], got shape {data.shape}.")
     sfreq = sfreq or meta.get("sfreq")
-    if sfreq is None:
-        raise FormatError(f"{path}: no sampling frequency. Pass sfreq=..., or add \"sfreq\" to "
-                          f"the sidecar {sidecar.name}.")
-    sensors = _sensors_from_lists(ch_names or meta.get("ch_names"),
-                                  ch_types or meta.get("ch_types"), data.shape[0], str(path))
+    ch_names, ch_types = ch_names or meta.get("ch_names"), ch_types or meta.get("ch_types")
+    missing = [k for k, v in (("sfreq", sfreq), ("ch_names", ch_names), ("ch_types", ch_types))
+               if v is None]
+    if missing:
+        raise MissingFieldsError(
+            f"{path}: array data needs {', '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} missing. Pass them as arguments "
+            "(sfreq=..., ch_names=[...], ch_types=[...] of mag/grad/eeg) or write a JSON sidecar "
+            f'{{"sfreq": 100, "ch_names": [...], "ch_types": [...]}} as {sidecar.name}.',
+            missing, str(path))
+    sensors = _sensors_from_lists(ch_names, ch_types, data.shape[0], str(path))
     units = units or meta.get("units", "neuroseq")
     ents = _entities(path)
     ents.update({k: meta[k] for k in ("subject", "session", "task") if k in meta})
@@ -371,7 +377,9 @@ def read_recording(source: Source, *, exclude_bads: bool = True,
         rec = read_libribrain_h5(path, events=events, **kwargs)
     elif ext in MNE_EXTENSIONS:
         if kwargs:
-            raise TypeError(f"unexpected arguments for an MNE file: {sorted(kwargs)}")
+            raise FormatError(f"{path} carries its own sampling rate and channels; "
+                              f"{sorted(kwargs)} describe .npy/.npz arrays only. Drop them for "
+                              "this file.")
         rec = _read_mne(path, exclude_bads, events, on_outside)
     else:
         raise FormatError(
@@ -406,8 +414,23 @@ def find_recordings(inputs: Source | list[Source], **bids_filters: Any) -> list[
     return out
 
 
-def scan(source: Source) -> dict[str, Any]:
-    """Header of a recording without reading its samples: sfreq, channels, samples."""
+#: reader arguments that describe bare arrays (``.npy``/``.npz``); other formats carry their own
+ARRAY_FACTS = ("sfreq", "ch_names", "ch_types", "units")
+
+
+def for_source(source: Source, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` without the array facts unless ``source`` is an array file (for corpora that
+    mix arrays with self-describing files)."""
+    if type(source).__name__ != "BIDSPath" and _ext(Path(source)) in ARRAY_EXTENSIONS:
+        return dict(kwargs)
+    return {k: v for k, v in kwargs.items() if k not in ARRAY_FACTS}
+
+
+def scan(source: Source, **read_kwargs: Any) -> dict[str, Any]:
+    """Header of a recording without reading its samples: sfreq, channels, samples.
+
+    ``read_kwargs`` are what :func:`read_recording` would get (the array facts of a ``.npy``).
+    """
     import mne
 
     if type(source).__name__ == "BIDSPath":
@@ -438,10 +461,11 @@ def scan(source: Source) -> dict[str, Any]:
     if ext == ".npy" and path.with_suffix(".json").exists():
         try:
             shape = np.load(path, mmap_mode="r").shape
-            sfreq = json.loads(path.with_suffix(".json").read_text()).get("sfreq")
+            sfreq = read_kwargs.get("sfreq") or json.loads(
+                path.with_suffix(".json").read_text()).get("sfreq")
         except (ValueError, OSError, json.JSONDecodeError) as err:
             raise FormatError(f"cannot read {path} or its sidecar ({err}).") from err
         if sfreq is not None and len(shape) == 2:
             return {"sfreq": float(sfreq), "n_times": shape[1], "n_channels": shape[0]}
-    rec = read_recording(path)
+    rec = read_recording(path, **for_source(path, read_kwargs))
     return {"sfreq": rec.sfreq, "n_times": rec.n_times, "n_channels": rec.n_channels}

@@ -64,12 +64,12 @@ def _synthetic_megin_info() -> Any:
 
 def meg_info(geometry: Literal["auto", "megin", "synthetic"] = "auto") -> Any:
     """306-channel MEG ``Info``: the real MEGIN template, or the synthetic helmet."""
-    from neuroseq import datasets
+    from neuroseq.data import samples
 
-    if geometry == "megin" or (geometry == "auto" and datasets.has_megin_template()):
+    if geometry == "megin" or (geometry == "auto" and samples.has_megin_template()):
         import mne
 
-        info = datasets.megin_template_info()
+        info = samples.megin_template_info()
         return mne.pick_info(info, mne.pick_types(info, meg=True, ref_meg=False, exclude=[]))
     return _synthetic_megin_info()
 
@@ -152,11 +152,11 @@ def _mvar_background(rng: np.random.Generator, info: Any, n_times: int, sfreq: f
                      ) -> np.ndarray:
     import mne
 
-    from neuroseq import datasets
+    from neuroseq.data import samples
 
     out = np.zeros((len(info["ch_names"]), n_times))
     for kind, unit in (("mag", 1e-12), ("grad", 1e-12)):
-        p = datasets.megin_mvar_params(kind)
+        p = samples.megin_mvar_params(kind)
         n150 = int(np.ceil(n_times * 150.0 / sfreq)) + 200
         lags = p["coefs"][:, :, 1:]  # x[t] = sum_k A_k x[t-k] + e[t]
         order = lags.shape[2]
@@ -256,11 +256,11 @@ def simulate_meg(duration: float = 120.0, sfreq: float = 250.0, *, seed: int = 0
                  background: Literal["auto", "sources", "mvar"] = "sources",
                  **kwargs: Any) -> Recording:
     """306-channel MEG (102 mags + 204 planar grads); see :func:`simulate`."""
-    from neuroseq import datasets
+    from neuroseq.data import samples
 
     info = meg_info(geometry)
     if background == "auto":
-        background = "mvar" if (datasets.has_megin_template() and len(info["ch_names"]) == 306
+        background = "mvar" if (samples.has_megin_template() and len(info["ch_names"]) == 306
                                 and geometry != "synthetic") else "sources"
     return simulate(info, duration=duration, sfreq=sfreq, seed=seed, background=background,
                     **kwargs)

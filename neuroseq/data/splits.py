@@ -187,3 +187,21 @@ class Split:
     def load(cls, path: str | Path) -> Split:
         """Read a split written by :meth:`save`."""
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def sample_spans(corpus: Any, rid: str, split: str | None) -> list[tuple[int, int]]:
+    """The ``split`` spans of recording ``rid`` as sample ranges ``[(start, stop), ...]``.
+
+    ``corpus`` is a :class:`~neuroseq.data.store.Store` or any object with the same read
+    interface (``n_samples``, ``sfreq``, ``split``).  ``split=None`` is the whole recording.
+    This is the one place where split spans in seconds become sample indices.
+    """
+    n, sf = corpus.n_samples(rid), corpus.sfreq(rid)
+    if split is None:
+        return [(0, n)]
+    if corpus.split is None:
+        raise DataError(f"split={split!r} asked for, but the corpus has no split; prepare the "
+                        "store with a split (`neuroseq prepare --split time`) or use the whole "
+                        "recordings.")
+    return [(max(0, int(round(a * sf))), min(n, int(round(b * sf))))
+            for a, b in corpus.split.spans(rid, split)]

@@ -7,12 +7,18 @@ Layout::
       recordings/<id>  (attrs)       sensors, events, provenance, fitted pipeline
 
 :func:`prepare` reads, validates and preprocesses many recordings in parallel (joblib) and
-writes the index last, so an interrupted run leaves no half-valid store behind.
+writes the index last.  A local store is built beside its destination (``.NAME.building-PID``)
+and renamed into place only when every recording is in it, so an interrupted or failed run
+leaves the previous store (or nothing) where the store goes, never a half-built one.  Stores
+marked incomplete (written in place on remote filesystems, or by older versions) are refused
+when opened.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -22,7 +28,14 @@ import pandas as pd
 
 from neuroseq._logging import logger, progress
 from neuroseq.data.preprocess import Pipeline
-from neuroseq.data.readers import Source, find_recordings, read_recording, scan
+from neuroseq.data.readers import (
+    ARRAY_FACTS,
+    Source,
+    find_recordings,
+    for_source,
+    read_recording,
+    scan,
+)
 from neuroseq.data.recording import Recording, Sensors
 from neuroseq.data.splits import Split, SplitSpec
 from neuroseq.errors import DataError, FormatError
@@ -74,7 +87,7 @@ def _compressors(compression: str | None) -> Any:
 def _prepare_one(source: Source, path: str, rec_id: str | None, pipeline: str | None,
                  split: SplitSpec | None, chunk: int, compression: str | None,
                  storage_options: dict | None, read_kwargs: dict) -> dict:
-    rec = read_recording(source, **read_kwargs)
+    rec = read_recording(source, **for_source(source, read_kwargs))
     spans = split.spans(rec.subject, rec.duration, rec.events) if split else None
     pipe = None
     if pipeline is not None:
@@ -132,18 +145,55 @@ def prepare(inputs: Source | list[Source], path: str | Path, *,
     # check sampling rates before any heavy work
     rates = {}
     for src in progress(sources, desc="scanning", total=len(sources)):
-        sf = scan(src)["sfreq"]
+        sf = scan(src, **for_source(src, {k: v for k, v in read_kwargs.items()
+                                           if k in ARRAY_FACTS}))["sfreq"]
         rates[str(getattr(src, "fpath", src))] = pipeline.output_sfreq(sf) if pipeline else sf
     if len(set(rates.values())) > 1:
         examples = ", ".join(f"{Path(k).name}: {v:g} Hz" for k, v in list(rates.items())[:4])
         raise DataError(f"the corpus mixes sampling rates ({examples}); add a resampling step "
-                        "(Pipeline([... Resample(100) ...]) or `neuroseq prepare --sfreq 100`) "
+                        "(Pipeline([... Resample(100) ...]) or `neuroseq prepare --resample 100`) "
                         "so every recording ends at one rate.")
+    local = _protocol(path) in ("file", "local")
+    target = Path(path)
+    if local and target.exists() and not overwrite:
+        raise DataError(f"store {path} already exists; pass overwrite=True (`neuroseq prepare "
+                        "--overwrite`) to replace it.")
+    build = str(target.parent / f".{target.name}.building-{os.getpid()}") if local else path
+    if local:
+        shutil.rmtree(build, ignore_errors=True)
     try:
-        root = _open_group(path, "w" if overwrite else "w-", storage_options)
+        root = _open_group(build, "w" if overwrite or local else "w-", storage_options)
     except Exception as err:  # zarr raises ContainsGroupError / FileExistsError
         raise DataError(f"cannot create store {path} ({err}); pass overwrite=True to replace "
                         "an existing store.") from err
+    try:
+        rows, errors = _write_recordings(root, build, sources, pipeline, split, chunk,
+                                         compression, storage_options, n_jobs, read_kwargs)
+    except BaseException:
+        if local:
+            shutil.rmtree(build, ignore_errors=True)
+        raise
+    if errors:
+        if local:
+            shutil.rmtree(build, ignore_errors=True)
+        listed = "; ".join(f"{Path(str(getattr(s_, 'fpath', s_))).name}: {e}"
+                           for s_, e in errors[:5])
+        kept = f"the existing store {path} is unchanged" if local and target.exists() else \
+            "no store was written" if local else f"{path} is marked incomplete and is refused " \
+            "when opened"
+        raise DataError(f"{len(errors)} of {len(sources)} recording(s) could not be prepared, so "
+                        f"{kept}. Fix or leave out these inputs: {listed}") from errors[0][1]
+    if local:
+        _swap_in(Path(build), target)
+    return Store(path, storage_options=storage_options)
+
+
+def _write_recordings(root: Any, path: str, sources: list[Source], pipeline: Pipeline | None,
+                      split: SplitSpec | None, chunk: int, compression: str | None,
+                      storage_options: dict | None, n_jobs: int,
+                      read_kwargs: dict) -> tuple[list[dict], list[tuple[Any, Exception]]]:
+    """Write every recording into the open store ``root`` at ``path``, then its index (last);
+    returns the index rows and the failures."""
     root.attrs.update({"neuroseq_store": STORE_FORMAT, "complete": False})
     root.require_group("recordings")  # once, here: parallel workers racing to create it fail
     ids: list[str | None] = [None] * len(sources)
@@ -173,11 +223,17 @@ def prepare(inputs: Source | list[Source], path: str | Path, *,
         sp = Split(split, {r["id"]: spans[r["id"]] for r in rows})
         attrs["split"] = sp.to_dict() | {"sha256": sp.hash}
     root.attrs.update(attrs)
-    if errors:
-        src, err = errors[0]
-        raise DataError(f"{len(errors)} of {len(sources)} recording(s) failed; the others are in "
-                        f"{path}. First failure, {src}: {err}") from err
-    return Store(path, storage_options=storage_options)
+    return rows, errors
+
+
+def _swap_in(build: Path, target: Path) -> None:
+    """Put the finished store ``build`` where ``target`` is; the old one is removed only after
+    the new one is in place."""
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        target.rename(old)
+    build.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _safe_prepare(*args: Any) -> tuple[bool, Any]:
@@ -214,10 +270,12 @@ class Store:
         Local path or fsspec URL.
     cache_mb : float
         Size of the in-memory LRU cache of decoded chunks used by :meth:`read`.
+    allow_incomplete : bool
+        Open a store whose preparation failed part-way (refused by default).
     """
 
     def __init__(self, path: str | Path, *, storage_options: dict | None = None,
-                 cache_mb: float = 256.0) -> None:
+                 cache_mb: float = 256.0, allow_incomplete: bool = False) -> None:
         self.path = str(path)
         self._storage_options = storage_options
         try:
@@ -231,8 +289,17 @@ class Store:
         if "index" not in attrs:
             raise FormatError(f"store {self.path} is incomplete (its preparation was "
                               "interrupted); prepare it again with overwrite=True.")
-        self.index = pd.DataFrame(attrs["index"])
         self.errors = attrs.get("errors", [])
+        if not attrs.get("complete", False):
+            if not allow_incomplete:
+                raise FormatError(
+                    f"store {self.path} is incomplete: {len(self.errors)} recording(s) failed "
+                    f"while it was prepared ({'; '.join(self.errors[:3])}). Prepare it again "
+                    "(`neuroseq prepare ... --overwrite`), or open it with "
+                    "Store(path, allow_incomplete=True) to read what is in it.")
+            logger.warning("store %s is incomplete; %d recording(s) are missing from it",
+                           self.path, len(self.errors))
+        self.index = pd.DataFrame(attrs["index"])
         self.split = Split.from_dict(attrs["split"]) if attrs.get("split") else None
         self._meta: dict[str, dict] = {}
         self._arrays: dict[str, Any] = {}

@@ -1,10 +1,10 @@
 """Several classification tasks over one corpus, for multi-task fine-tuning (EEGPT's TEG).
 
 Each task maps event values to class labels (the pylossless EEG gives four: face vs house,
-upright vs inverted, checkerboard left vs right, button press left vs right).  Items carry
-their task's name, labels, and the electrodes as rows of the shared
-:class:`~neuroseq.models.electrodes.ElectrodeVocab`; :func:`multitask_collate` pads a batch that
-mixes tasks and electrode sets and marks the real electrodes in ``active``.
+upright vs inverted, checkerboard left vs right, button press left vs right).  Items are in the
+shared layout (:mod:`neuroseq.data.windows`) plus their task's name: ``sensors["ids"]`` are rows
+of the vocabulary passed in (EEGPT's electrode vocabulary), and
+:func:`~neuroseq.data.windows.pad_collate` batches items that mix tasks and electrode sets.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from neuroseq.data.windows import EpochDataset, pad_collate
-from neuroseq.datasets import SAMPLE_EEG_TASKS
+from neuroseq.data.samples import SAMPLE_EEG_TASKS
+from neuroseq.data.windows import EpochDataset
 from neuroseq.errors import DataError
 
-#: the pylossless face/house EEG: task → {event value: class} (see ``neuroseq.datasets``)
+#: the pylossless face/house EEG: task → {event value: class} (see ``neuroseq.data.samples``)
 PYLOSSLESS_TASKS = SAMPLE_EEG_TASKS
 
 
@@ -30,8 +30,8 @@ class MultiTaskEpochs(Dataset):
     corpus : Store | InMemoryCorpus
     tasks : dict[str, dict[str, int]]
         Task name → {event value: class label}.
-    vocab : ElectrodeVocab
-        Shared electrode vocabulary (every channel name must be in it).
+    vocab : object with ``ids(names)``
+        Shared vocabulary (EEGPT's ``ElectrodeVocab``; every channel name must be in it).
     tmin, tmax : float
         Epoch limits in seconds around the onset.
     split : str | None
@@ -51,9 +51,7 @@ class MultiTaskEpochs(Dataset):
         self.n_classes = {t: len(set(m.values())) for t, m in self.tasks.items()}
         self.parts: list[tuple[str, EpochDataset]] = []
         for t, m in self.tasks.items():
-            self.parts.append((t, EpochDataset(corpus, m, tmin, tmax, split=split)))
-        names = self.parts[0][1].channel_vocab
-        self._ids = vocab.ids(names)  # corpus channel row → vocabulary row
+            self.parts.append((t, EpochDataset(corpus, m, tmin, tmax, split=split, vocab=vocab)))
         self._offsets = np.cumsum([0] + [len(d) for _, d in self.parts])
 
     def __len__(self) -> int:
@@ -66,19 +64,7 @@ class MultiTaskEpochs(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         k = int(np.searchsorted(self._offsets, i, side="right") - 1)
         task, ds = self.parts[k]
-        item = ds[i - int(self._offsets[k])]
-        return {"x": item["x"], "electrodes": self._ids[item["channels"]],
-                "active": item["mask"], "y": item["y"], "task": task}
-
-
-def multitask_collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Pad ``x``/``electrodes``/``active`` to the batch's largest electrode set; ``task`` list."""
-    tasks = [it["task"] for it in items]
-    renamed = [{"x": it["x"], "channels": it["electrodes"], "mask": it["active"], "y": it["y"]}
-               for it in items]
-    b = pad_collate(renamed)
-    return {"x": b["x"], "electrodes": b["channels"], "active": b["mask"].bool(), "y": b["y"],
-            "task": tasks}
+        return ds[i - int(self._offsets[k])] | {"task": task}
 
 
 class _Subset:

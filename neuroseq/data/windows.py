@@ -1,9 +1,18 @@
 """PyTorch datasets: fixed-length windows and event-locked epochs over a store or recordings.
 
 Both work on a :class:`~neuroseq.data.store.Store` (lazy reads) or an :class:`InMemoryCorpus`
-of :class:`~neuroseq.data.recording.Recording` objects, restricted to one split.  Items are
-dicts of tensors; :func:`pad_collate` batches recordings with different channel counts by
-zero-padding and returns a channel mask.
+of :class:`~neuroseq.data.recording.Recording` objects, restricted to one split.
+
+Every system reads one batch layout (:func:`pad_collate` of these items)::
+
+    x         float32 [B, C, T]   the signal, zero-padded to the batch's largest channel set
+    mask      bool    [B, C]      True for real channels, False for padding
+    sensors   ids  long [B, C]    rows of a channel / electrode vocabulary
+              pos  float [B, C, 3]  positions (m);  ori float [B, C, 3] orientations
+              kind long [B, C]    0 mag, 1 grad, 2 eeg
+    subject   long    [B]
+    condition long    [B, T]      (windows) condition timeline, 0 = none
+    y, task   long [B], list[str] (epochs) labels and task names
 """
 
 from __future__ import annotations
@@ -17,8 +26,8 @@ from torch.utils.data import Dataset
 
 from neuroseq._logging import logger
 from neuroseq.data.events import condition_timeline
-from neuroseq.data.recording import Recording, Sensors
-from neuroseq.data.splits import Split, SplitSpec
+from neuroseq.data.recording import KINDS, Recording, Sensors
+from neuroseq.data.splits import Split, SplitSpec, sample_spans
 from neuroseq.errors import DataError
 
 
@@ -70,20 +79,29 @@ class InMemoryCorpus:
         return self._recs[rid].data[:, start:stop]
 
 
-def _split_ranges(corpus: Any, rid: str, split: str | None) -> list[tuple[int, int]]:
-    n, sf = corpus.n_samples(rid), corpus.sfreq(rid)
-    if split is None:
-        return [(0, n)]
-    if corpus.split is None:
-        raise DataError(f"split={split!r} asked for, but the corpus has no split; prepare the "
-                        "store with a SplitSpec or pass split=None.")
-    return [(max(0, int(round(a * sf))), min(n, int(round(b * sf))))
-            for a, b in corpus.split.spans(rid, split)]
+def sensor_block(sensors: Sensors, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The sensors block of the shared batch layout for one recording.
+
+    ``ids`` long ``[C]`` (rows of a vocabulary), ``pos`` float32 ``[C, 3]`` (m, 0 where
+    unknown), ``ori`` float32 ``[C, 3]`` (coil normal or gradient direction, 0 for EEG) and
+    ``kind`` long ``[C]`` (index in :data:`~neuroseq.data.recording.KINDS`: mag, grad, eeg).
+    """
+    pos = np.nan_to_num(sensors.positions, nan=0.0).astype(np.float32)
+    ori = np.nan_to_num(sensors.orientations, nan=0.0).astype(np.float32)
+    return {"ids": ids, "pos": torch.from_numpy(pos), "ori": torch.from_numpy(ori),
+            "kind": torch.tensor([KINDS.index(k) for k in sensors.kinds], dtype=torch.long)}
 
 
 class _Base(Dataset):
+    """Shared item layout: ``x``, ``mask``, ``sensors`` block, ``subject``.
+
+    ``sensors["ids"]`` index ``channel_vocab`` (built from the corpus unless given), or the
+    rows of ``vocab`` (any object with ``ids(names) -> LongTensor``, e.g. EEGPT's electrode
+    vocabulary) when one is given.
+    """
+
     def __init__(self, corpus: Any, split: str | None, subject_map: dict[str, int] | None,
-                 channel_vocab: list[str] | None) -> None:
+                 channel_vocab: list[str] | None, vocab: Any = None) -> None:
         self.corpus = corpus
         self.split = split
         ids = corpus.ids
@@ -100,26 +118,31 @@ class _Base(Dataset):
                 channel_vocab += [n for n in corpus.sensors(r).names if n not in channel_vocab]
         self.channel_vocab = list(channel_vocab)
         lookup = {n: i for i, n in enumerate(self.channel_vocab)}
-        self._channels = {}
+        self._sensors = {}
         for r in ids:
-            names = corpus.sensors(r).names
-            missing = [n for n in names if n not in lookup]
-            if missing:
-                raise DataError(f"{r}: channels {missing[:5]} are not in the channel vocabulary.")
-            self._channels[r] = torch.tensor([lookup[n] for n in names], dtype=torch.long)
+            sens = corpus.sensors(r)
+            if vocab is not None:
+                rows = vocab.ids(sens.names)
+            else:
+                missing = [n for n in sens.names if n not in lookup]
+                if missing:
+                    raise DataError(f"{r}: channels {missing[:5]} are not in the channel "
+                                    "vocabulary.")
+                rows = torch.tensor([lookup[n] for n in sens.names], dtype=torch.long)
+            self._sensors[r] = sensor_block(sens, rows)
 
-    def _common(self, rid: str, x: np.ndarray) -> dict[str, torch.Tensor]:
+    def _common(self, rid: str, x: np.ndarray) -> dict[str, Any]:
         return {"x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-                "channels": self._channels[rid],
                 "mask": torch.ones(x.shape[0], dtype=torch.bool),
+                "sensors": self._sensors[rid],
                 "subject": torch.tensor(self.subject_map.get(self.corpus.subject(rid), 0))}
 
 
 class WindowDataset(_Base):
     """Fixed-length windows with a stride, inside the spans of one split.
 
-    Each item: ``x`` float32 ``[C, W]``, ``channels`` long ``[C]`` (index in
-    ``channel_vocab``), ``mask`` bool ``[C]``, ``subject`` long, ``condition`` long ``[W]``
+    Each item: ``x`` float32 ``[C, W]``, ``mask`` bool ``[C]``, ``sensors`` (see
+    :func:`sensor_block`; ``ids`` index ``channel_vocab``), ``subject`` long, ``condition`` long ``[W]``
     (0 = no condition; the id of ``condition_map[value]`` during ``condition_seconds`` after
     each matching event onset, or its duration when ``condition_seconds`` is None).
 
@@ -138,8 +161,8 @@ class WindowDataset(_Base):
                  split: str | None = "train", condition_map: dict[str, int] | str | None = None,
                  condition_seconds: float | None = 0.5,
                  subject_map: dict[str, int] | None = None,
-                 channel_vocab: list[str] | None = None) -> None:
-        super().__init__(corpus, split, subject_map, channel_vocab)
+                 channel_vocab: list[str] | None = None, vocab: Any = None) -> None:
+        super().__init__(corpus, split, subject_map, channel_vocab, vocab)
         if window < 1:
             raise DataError(f"window must be at least 1 sample, got {window}.")
         self.window, self.stride = int(window), int(stride or window)
@@ -152,13 +175,22 @@ class WindowDataset(_Base):
         self._conditions: dict[str, np.ndarray] = {}
         self.items: list[tuple[str, int]] = []
         for rid in corpus.ids:
-            for a, b in _split_ranges(corpus, rid, split):
+            for a, b in sample_spans(corpus, rid, split):
                 self.items += [(rid, s) for s in range(a, b - self.window + 1, self.stride)]
             if self.condition_map:
                 self._conditions[rid] = self._timeline(rid, condition_seconds)
         if not self.items:
             raise DataError(f"no window of {self.window} samples fits in split {split!r}; use a "
                             "shorter window or a larger split.")
+
+    @staticmethod
+    def fits(corpus: Any, window: int, split: str | None) -> bool:
+        """Whether at least one window of ``window`` samples fits in ``split`` (False when the
+        corpus has no split at all) — for optional val/test sets."""
+        if split is not None and corpus.split is None:
+            return False
+        return any(b - a >= window for rid in corpus.ids
+                   for a, b in sample_spans(corpus, rid, split))
 
     def _timeline(self, rid: str, seconds: float | None) -> np.ndarray:
         return condition_timeline(self.corpus.events(rid), self.condition_map,
@@ -191,8 +223,8 @@ class EpochDataset(_Base):
                  tmax: float = 0.5, *, split: str | None = "train",
                  baseline: tuple[float, float] | None = None,
                  subject_map: dict[str, int] | None = None,
-                 channel_vocab: list[str] | None = None) -> None:
-        super().__init__(corpus, split, subject_map, channel_vocab)
+                 channel_vocab: list[str] | None = None, vocab: Any = None) -> None:
+        super().__init__(corpus, split, subject_map, channel_vocab, vocab)
         if tmax <= tmin:
             raise DataError(f"tmax ({tmax}) must be greater than tmin ({tmin}).")
         self.event_map = {str(k): int(v) for k, v in event_map.items()}
@@ -204,7 +236,7 @@ class EpochDataset(_Base):
         self.items: list[tuple[str, int, int]] = []
         seen, dropped = set(), 0
         for rid in corpus.ids:
-            ranges = _split_ranges(corpus, rid, split)
+            ranges = sample_spans(corpus, rid, split)
             ev = corpus.events(rid)
             seen |= {str(v) for v in ev["value"]}
             for onset, val in zip(ev["onset"], ev["value"], strict=True):
@@ -245,19 +277,27 @@ class EpochDataset(_Base):
         return item
 
 
-def pad_collate(batch: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
-    """Stack items, zero-padding ``x``/``channels``/``mask`` to the largest channel count."""
+def _pad(vals: list[torch.Tensor], n: int) -> list[torch.Tensor]:
+    return [v if v.shape[0] == n else
+            torch.cat([v, v.new_zeros((n - v.shape[0],) + v.shape[1:])], dim=0) for v in vals]
+
+
+def pad_collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack items into the shared batch layout, zero-padding ``x``, ``mask`` and every tensor
+    of the ``sensors`` block to the largest channel count (``mask`` is False on padding).
+    Strings (``task``) become a list."""
     n_ch = max(b["x"].shape[0] for b in batch)
     out: dict[str, Any] = {}
     for key in batch[0]:
         vals = [b[key] for b in batch]
-        if key in ("x", "channels", "mask") and any(v.shape[0] != n_ch for v in vals):
-            padded = []
-            for v in vals:
-                pad = torch.zeros((n_ch - v.shape[0],) + v.shape[1:], dtype=v.dtype)
-                padded.append(torch.cat([v, pad], dim=0))
-            vals = padded
-        out[key] = torch.stack(vals)
+        if key == "sensors":
+            out[key] = {k: torch.stack(_pad([v[k] for v in vals], n_ch)) for k in vals[0]}
+        elif isinstance(vals[0], str):
+            out[key] = vals
+        elif key in ("x", "mask"):
+            out[key] = torch.stack(_pad(vals, n_ch))
+        else:
+            out[key] = torch.stack(vals)
     return out
 
 

@@ -87,7 +87,7 @@ def multi_step(model: nn.Module, tok: Any, ds: WindowDataset, *, horizon: int = 
         else:
             ctx = min(cut, model.context)
             codes = generate_tokens(
-                model, tokens[..., cut - ctx:cut], horizon, channels=batch["channels"],
+                model, tokens[..., cut - ctx:cut], horizon, channels=batch["sensors"]["ids"],
                 subject=batch["subject"],
                 condition=batch["condition"][..., cut - ctx:] if "condition" in batch else None,
                 cfg=SamplingConfig(temperature=0, shift=max(1, model.context // 2)),
@@ -112,21 +112,20 @@ def table(rows: dict[str, dict[str, float]], curves: dict[str, np.ndarray]) -> s
     return "\n".join(lines)
 
 
-def compare(runs: dict[str, str | Path], *, horizon: int = 20, max_windows: int = 128,
-            multi_windows: int | None = None) -> tuple[dict, dict, Any]:
-    """Score trained runs and repeat-last on the same test windows (the first run's length).
+def compare(runs: dict[str, tuple[nn.Module, Any, dict[str, Any]]], *, horizon: int = 20,
+            max_windows: int = 128, multi_windows: int | None = None) -> tuple[dict, dict, Any]:
+    """Score loaded runs ``{name: (model, tokenizer, meta)}`` and repeat-last on the same test
+    windows (the first run's store and window length).
 
     Returns ``(rows, curves, dataset)``: next-step scores and multi-step MSE curves per name.
     """
     from neuroseq.data.store import Store
-    from neuroseq.pretrain import load_run
 
     rows: dict[str, dict[str, float]] = {}
     curves: dict[str, np.ndarray] = {}
     ds = tok = None
     multi = multi_windows or max_windows
-    for name, run in runs.items():
-        model, tok, meta = load_run(run)
+    for name, (model, tok, meta) in runs.items():
         if ds is None:
             ds = WindowDataset(Store(meta["store"]), meta["window"], meta["window"] // 2,
                                split="test", condition_map=meta["condition_map"],

@@ -101,7 +101,7 @@ def _default_conditions(real: RealSegments, generated: dict[str, Recording]) -> 
     return sorted(ok)
 
 
-def evaluate(real: RealSegments, generated: dict[str, Recording], *,
+def compare_to_real(real: RealSegments, generated: dict[str, Recording], *,
              conditions: list[str] | None = None, hmm: dynamics.TDEHMM | None = None,
              with_controls: bool = True, seed: int = 0) -> dict[str, Any]:
     """All metrics for every generated signal, the ceiling and the controls.

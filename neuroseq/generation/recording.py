@@ -1,8 +1,10 @@
 """Generate a :class:`~neuroseq.data.recording.Recording` from a trained run, seeded with real data.
 
 Token models (GPT2MEG, WaveNet) go through :func:`~neuroseq.generation.sampler.generate_tokens`;
-the linear AR runs its noise-driven filter.  Output is de-tokenised into the store's units, gets
-the store's sensors, carries the condition timeline as events and saves to ``.fif``.
+the linear AR runs its noise-driven filter.  Output is de-tokenised into the store's units, then
+the store's fitted scaling is undone (``units="physical"``, the default: fT, fT/cm, µV, as the
+``.fif`` says), gets the store's sensors, carries the condition timeline as events and saves to
+``.fif``.  The provenance and the sidecar record which units the data are in.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from neuroseq._files import write_json_atomic
 from neuroseq.data.events import condition_timeline, synthetic_timeline, timeline_events
 from neuroseq.data.recording import Recording
+from neuroseq.data.splits import sample_spans
 from neuroseq.errors import DataError
 from neuroseq.generation.sampler import SamplingConfig, generate_tokens
 from neuroseq.models.linear_ar import LinearAR
@@ -26,14 +30,19 @@ def generate_recording(model: nn.Module, tok: Any, meta: dict[str, Any], store: 
                        seconds: float, *, conditions: Literal["real", "synthetic", "none"] = "real",
                        split: str = "test", recording: str | None = None,
                        context_seconds: float | None = None, cfg: SamplingConfig | None = None,
-                       trial_seconds: float = 0.5, rest_seconds: float = 0.5) -> Recording:
+                       trial_seconds: float = 0.5, rest_seconds: float = 0.5,
+                       units: Literal["physical", "store"] = "physical") -> Recording:
     """Seed ``model`` with real context from ``store`` and generate ``seconds`` of signal.
 
     The context is the first ``context_seconds`` (default: the model's context) of the first
     ``split`` span of ``recording`` (default: the store's first recording).  ``conditions``:
     ``"real"`` follows that recording's events after the context, ``"synthetic"`` is rest then a
     random class for ``trial_seconds``, repeated, and ``"none"`` is all zeros.
+    ``units="physical"`` undoes the store's robust scaling (the recording's own units);
+    ``"store"`` leaves the data in the store's scaled units.
     """
+    if units not in ("physical", "store"):
+        raise ValueError(f"units must be 'physical' or 'store', got {units!r}.")
     cfg = cfg or SamplingConfig()
     rid = recording or store.ids[0]
     if rid not in store.ids:
@@ -48,8 +57,7 @@ def generate_recording(model: nn.Module, tok: Any, meta: dict[str, Any], store: 
         raise DataError(f"{rid} has channels the model was not trained on ({unknown[:5]}).")
     n_ctx = int(round((context_seconds or 0) * sf)) or int(getattr(model, "context", 256))
     n_new = int(round(seconds * sf))
-    spans = store.split.spans(rid, split) if store.split and split else [(0, None)]
-    a = int(round(spans[0][0] * sf))
+    a = sample_spans(store, rid, split if store.split is not None else None)[0][0]
     x = store.read(rid, a, a + n_ctx)
     if x.shape[1] < n_ctx:
         raise DataError(f"{rid} has only {x.shape[1]} samples in split {split!r}; the context "
@@ -81,6 +89,10 @@ def generate_recording(model: nn.Module, tok: Any, meta: dict[str, Any], store: 
         codes = generate_tokens(model, tok.encode(xt), n_new, channels=chans, subject=subj,
                                 condition=torch.from_numpy(timeline)[None], cfg=cfg)
         data = tok.decode(codes)[0].numpy()
+    pipe = store.pipeline(rid)
+    scaled = units == "physical" and pipe is not None and pipe.has_scaling()
+    if scaled:
+        data = pipe.inverse_scaling(data, names)
     inverse = {v: k for k, v in cmap.items()}
     events = timeline_events(timeline[n_ctx:], sf, inverse)
     rec = Recording(data.astype(np.float32), sf, store.sensors(rid),
@@ -89,7 +101,10 @@ def generate_recording(model: nn.Module, tok: Any, meta: dict[str, Any], store: 
     rec.add_step("generate", model=type(model).__name__, recording=rid, split=split,
                  start_sample=a + n_ctx, seconds=seconds, conditions=conditions,
                  context_samples=n_ctx, temperature=cfg.temperature, top_p=cfg.top_p,
-                 top_k=cfg.top_k, shift=cfg.shift, seed=cfg.seed)
+                 top_k=cfg.top_k, shift=cfg.shift, seed=cfg.seed,
+                 units="physical" if scaled else "store")
+    if scaled:
+        rec.add_step("inverse_scaling", of="the store's robust scaling", recording=rid)
     return rec
 
 
@@ -102,14 +117,24 @@ def write_sidecar(rec: Recording, path: str | Path, **extra: Any) -> Path:
     """Save the ``generate`` step of ``rec`` (seed recording, start sample, settings) and
     ``extra`` (e.g. the store) as JSON beside ``path``."""
     step = next(s for s in reversed(rec.provenance) if s["step"] == "generate")
-    out = sidecar_path(path)
-    out.write_text(json.dumps(step["params"] | {"sfreq": rec.sfreq, "file": Path(path).name}
-                              | extra, indent=1, default=str))
-    return out
+    return write_json_atomic(sidecar_path(path), step["params"] | {
+        "sfreq": rec.sfreq, "file": Path(path).name} | extra)
+
+
+def to_store_units(rec: Recording, side: dict[str, Any], store: Any) -> Recording:
+    """A generated recording in the units of the store it continues (applies the store's
+    scaling to data the sidecar says are in physical units), for comparison with real data."""
+    if side.get("units", "store") == "store":
+        return rec
+    pipe = store.pipeline(side["recording"])
+    if pipe is not None and pipe.has_scaling():
+        rec.data = pipe.forward_scaling(rec.data, rec.ch_names).astype(np.float32)
+        rec.add_step("forward_scaling", to="store units", recording=side["recording"])
+    return rec
 
 
 def read_generated(path: str | Path) -> tuple[Recording, dict[str, Any]]:
-    """A generated ``.fif`` and its sidecar (what it was seeded from)."""
+    """A generated ``.fif`` and its sidecar (what it was seeded from, which units)."""
     from neuroseq.data.readers import read_recording
 
     side = sidecar_path(path)

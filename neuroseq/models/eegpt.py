@@ -30,6 +30,8 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from neuroseq.models.layers import RopeBlock, SwiGLU
+
 PRESETS: dict[str, dict[str, int]] = {  # paper table (v2): ETE layers, TEG layers, width, heads
     "tiny": {"n_layers": 2, "graph_layers": 2, "d_model": 32, "n_heads": 2},
     "base": {"n_layers": 3, "graph_layers": 3, "d_model": 128, "n_heads": 4},
@@ -37,51 +39,6 @@ PRESETS: dict[str, dict[str, int]] = {  # paper table (v2): ETE layers, TEG laye
     "huge": {"n_layers": 12, "graph_layers": 4, "d_model": 896, "n_heads": 14},
     "giant": {"n_layers": 20, "graph_layers": 4, "d_model": 1792, "n_heads": 28},
 }
-
-
-def rope(x: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
-    """Rotary position embedding of ``[N, H, T, D]`` (D even), positions 0…T−1, halves rotated."""
-    t, d = x.shape[-2], x.shape[-1]
-    inv = base ** (-torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d)
-    ang = torch.arange(t, device=x.device, dtype=torch.float32)[:, None] * inv  # [T, D/2]
-    cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
-    a, b = x[..., : d // 2], x[..., d // 2:]
-    return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
-
-
-class SwiGLU(nn.Module):
-    """``W_down(SiLU(W_gate x) ⊙ W_up x)``."""
-
-    def __init__(self, d_model: int, hidden: int) -> None:
-        super().__init__()
-        self.gate = nn.Linear(d_model, hidden, bias=False)
-        self.up = nn.Linear(d_model, hidden, bias=False)
-        self.down = nn.Linear(hidden, d_model, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down(F.silu(self.gate(x)) * self.up(x))
-
-
-class RopeBlock(nn.Module):
-    """Pre-RMSNorm causal self-attention with RoPE, then SwiGLU; residuals around both."""
-
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
-        super().__init__()
-        if d_model % n_heads or (d_model // n_heads) % 2:
-            raise ValueError(f"d_model {d_model} must split into {n_heads} heads of even size.")
-        self.h, self.dropout = n_heads, dropout
-        self.n1, self.n2 = nn.RMSNorm(d_model), nn.RMSNorm(d_model)
-        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
-        self.proj = nn.Linear(d_model, d_model, bias=False)
-        self.ffn = SwiGLU(d_model, int(8 * d_model / 3 + 7) // 8 * 8)
-
-    def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
-        n, t, e = x.shape
-        q, k, v = self.qkv(self.n1(x)).view(n, t, 3, self.h, e // self.h).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(rope(q), rope(k), v, is_causal=causal,
-                                           dropout_p=self.dropout if self.training else 0.0)
-        x = x + self.proj(y.transpose(1, 2).reshape(n, t, e))
-        return x + self.ffn(self.n2(x))
 
 
 def patchify(x: torch.Tensor, patch_len: int, stride: int) -> torch.Tensor:

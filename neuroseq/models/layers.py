@@ -1,4 +1,9 @@
-"""Transformer building blocks shared by the models: causal attention with a KV cache, GPT-2 blocks.
+"""Transformer building blocks shared by the models.
+
+* :class:`KVCache`, :class:`CausalSelfAttention`, :class:`Block` — GPT-2 blocks with a KV cache
+  (GPT2MEG).
+* :func:`rope`, :class:`SwiGLU`, :class:`RopeBlock` — pre-RMSNorm blocks with rotary positions
+  and a gated FFN (EEGPT's ETE; MEG-XL's and brain-to-text's encoders reuse them).
 
 The block is GPT-2's (pre-LayerNorm, fused QKV, GELU-tanh MLP of width 4·E), so a
 ``transformers.GPT2Model`` state dict maps onto it one to one (tested).  Attention runs through
@@ -129,3 +134,48 @@ class AcrossChannels(nn.Module):
         mask = None if pad is None else pad.repeat_interleave(t, dim=0)
         y = self.attn(h, h, h, key_padding_mask=mask, need_weights=False)[0]
         return x + y.reshape(b, t, c, e).transpose(1, 2)
+
+
+def rope(x: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
+    """Rotary position embedding of ``[N, H, T, D]`` (D even), positions 0…T−1, halves rotated."""
+    t, d = x.shape[-2], x.shape[-1]
+    inv = base ** (-torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d)
+    ang = torch.arange(t, device=x.device, dtype=torch.float32)[:, None] * inv  # [T, D/2]
+    cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
+    a, b = x[..., : d // 2], x[..., d // 2:]
+    return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
+
+
+class SwiGLU(nn.Module):
+    """``W_down(SiLU(W_gate x) ⊙ W_up x)``."""
+
+    def __init__(self, d_model: int, hidden: int) -> None:
+        super().__init__()
+        self.gate = nn.Linear(d_model, hidden, bias=False)
+        self.up = nn.Linear(d_model, hidden, bias=False)
+        self.down = nn.Linear(hidden, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.silu(self.gate(x)) * self.up(x))
+
+
+class RopeBlock(nn.Module):
+    """Pre-RMSNorm causal self-attention with RoPE, then SwiGLU; residuals around both."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if d_model % n_heads or (d_model // n_heads) % 2:
+            raise ValueError(f"d_model {d_model} must split into {n_heads} heads of even size.")
+        self.h, self.dropout = n_heads, dropout
+        self.n1, self.n2 = nn.RMSNorm(d_model), nn.RMSNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.proj = nn.Linear(d_model, d_model, bias=False)
+        self.ffn = SwiGLU(d_model, int(8 * d_model / 3 + 7) // 8 * 8)
+
+    def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
+        n, t, e = x.shape
+        q, k, v = self.qkv(self.n1(x)).view(n, t, 3, self.h, e // self.h).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(rope(q), rope(k), v, is_causal=causal,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        x = x + self.proj(y.transpose(1, 2).reshape(n, t, e))
+        return x + self.ffn(self.n2(x))

@@ -42,7 +42,8 @@ class NextTokenObjective:
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         tokens = batch["tokens"]
         cond = batch.get("condition")
-        out = model(tokens[..., :-1], batch.get("channels"), batch.get("subject"),
+        ids = batch["sensors"]["ids"] if "sensors" in batch else None
+        out = model(tokens[..., :-1], ids, batch.get("subject"),
                     None if cond is None else cond[..., :-1], mask=batch.get("mask"))
         a = self.first_target(tokens.shape[-1])
         logits = out["logits"][..., a:, :]

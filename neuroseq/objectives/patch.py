@@ -1,8 +1,9 @@
 """EEGPT objectives: next-patch MSE (autoregressive), masked-patch MSE (MAE-style) and
 multi-task classification, each ``(model, batch) -> (loss, metrics)`` for the shared engine.
 
-Batches are dicts with ``x [B, E, T]``, ``electrodes [B, E]`` (vocabulary rows) and, for
-classification, ``active [B, E]``, ``task`` (list of names) and ``y [B]``.
+Batches are in the shared layout (:mod:`neuroseq.data.windows`): ``x [B, E, T]``,
+``mask [B, E]`` (real electrodes), ``sensors["ids"] [B, E]`` (electrode vocabulary rows) and,
+for classification, ``task`` (list of names) and ``y [B]``.
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ from torch import nn
 class NextPatchObjective:
     """Mean squared error of the prediction of patch ``p + 1`` after patches ``0…p``.
 
-    ``active`` (when in the batch) leaves padded electrodes out of the mean.
+    ``mask`` (when in the batch) leaves padded electrodes out of the mean.
     """
 
     def __call__(self, model: nn.Module, batch: dict[str, Any]
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        out = model(batch["x"], batch["electrodes"])
+        out = model(batch["x"], batch["sensors"]["ids"])
         pred, target = out["pred"][:, :, :-1], out["patches"][:, :, 1:]
         if pred.shape[2] == 0:
             raise ValueError("next-patch prediction needs at least two patches per window.")
         err = ((pred - target) ** 2).mean(dim=(-1, -2))  # [B, E]
-        w = batch.get("active", torch.ones_like(err, dtype=torch.bool)).to(err.dtype)
+        w = batch.get("mask", torch.ones_like(err, dtype=torch.bool)).to(err.dtype)
         loss = (err * w).sum() / w.sum()
         with torch.no_grad():  # the same error for "the next patch equals this one"
             copy = ((out["patches"][:, :, :-1] - target) ** 2).mean(dim=(-1, -2))
@@ -51,7 +52,7 @@ class MaskedPatchObjective:
         g = None if self.seed is None else torch.Generator(x.device).manual_seed(self.seed)
         mask = torch.rand(*x.shape[:2], n_p, generator=g, device=x.device) < self.ratio
         mask[..., 0] |= ~mask.any(-1)  # at least one hidden patch per electrode
-        out = model(x, batch["electrodes"], mask=mask)
+        out = model(x, batch["sensors"]["ids"], mask=mask)
         err = ((out["pred"] - out["patches"]) ** 2).mean(-1)  # [B, E, P]
         loss = (err * mask).sum() / mask.sum()
         return loss, {"mse": loss.detach()}
@@ -62,7 +63,7 @@ class MultiTaskObjective:
 
     def __call__(self, model: nn.Module, batch: dict[str, Any]
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits = model(batch["x"], batch["electrodes"], batch["active"], batch["task"])
+        logits = model(batch["x"], batch["sensors"]["ids"], batch["mask"], batch["task"])
         loss = F.cross_entropy(logits, batch["y"])
         acc = (logits.argmax(-1) == batch["y"]).float().mean()
         return loss, {"acc": acc.detach()}

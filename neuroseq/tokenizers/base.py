@@ -88,7 +88,7 @@ def training_arrays(data: Any, split: str | None = "train",
     sampling rate (``None`` when unknown) and the channel names (empty when unknown).
     """
     from neuroseq.data.recording import Recording
-    from neuroseq.data.windows import _split_ranges
+    from neuroseq.data.splits import sample_spans
 
     if hasattr(data, "ids") and hasattr(data, "read"):
         ids = data.ids
@@ -103,7 +103,7 @@ def training_arrays(data: Any, split: str | None = "train",
             raise DataError(f"the corpus mixes sampling rates {sorted(rates)}; resample it.")
         if len(names) > 1:
             raise DataError("the corpus mixes channel sets; fit one tokenizer per montage.")
-        arrays = [data.read(r, a, b) for r in ids for a, b in _split_ranges(data, r, use) if b > a]
+        arrays = [data.read(r, a, b) for r in ids for a, b in sample_spans(data, r, use) if b > a]
         return arrays, rates.pop(), list(names.pop())
     if isinstance(data, Recording):
         data = [data]
@@ -187,6 +187,14 @@ class Tokenizer(ABC):
     def fit(self, data: Any, *, sfreq: float | None = None, split: str | None = "train",
             **kwargs: Any) -> Tokenizer:
         """Fit on training data (see :func:`training_arrays` for what ``data`` may be)."""
+        self._fit(self.fit_arrays(data, sfreq=sfreq, split=split), **kwargs)
+        self.fitted = True
+        return self
+
+    def fit_arrays(self, data: Any, *, sfreq: float | None = None,
+                   split: str | None = "train") -> list[np.ndarray]:
+        """Checked float32 ``[C, T]`` training arrays of ``data``; records the sampling rate,
+        channel count and names on the tokenizer (the first half of :meth:`fit`)."""
         arrays, rate, names = training_arrays(data, split, sfreq)
         if not arrays or sum(a.shape[1] for a in arrays) < 2:
             raise DataError("no training samples to fit the tokenizer on; check the split.")
@@ -195,9 +203,7 @@ class Tokenizer(ABC):
         self.sfreq = None if rate is None else float(rate)
         self.n_channels = arrays[0].shape[0]
         self.ch_names = list(names)
-        self._fit([np.ascontiguousarray(a, dtype=np.float32) for a in arrays], **kwargs)
-        self.fitted = True
-        return self
+        return [np.ascontiguousarray(a, dtype=np.float32) for a in arrays]
 
     @abstractmethod
     def _fit(self, arrays: list[np.ndarray], **kwargs: Any) -> None: ...

@@ -49,7 +49,7 @@ def fit_data(sources: list[Any]) -> Any:
 
 def segments(sources: list[Any], split: str | None = None) -> list[Segment]:
     """Continuous segments: whole recordings, or the ``split`` spans of stores."""
-    from neuroseq.data.windows import _split_ranges
+    from neuroseq.data.splits import sample_spans
 
     out = []
     for src in sources:
@@ -61,7 +61,7 @@ def segments(sources: list[Any], split: str | None = None) -> list[Segment]:
             out.append(Segment(name, src.data, src.sfreq, src.sensors, src.subject))
             continue
         for rid in src.ids:
-            ranges = _split_ranges(src, rid, split)
+            ranges = sample_spans(src, rid, split)
             for i, (a, b) in enumerate(r for r in ranges if r[1] > r[0]):
                 name = rid if len(ranges) == 1 else f"{rid}:{i}"
                 out.append(Segment(name, src.read(rid, a, b), src.sfreq(rid), src.sensors(rid),

@@ -75,8 +75,8 @@ def _decode(tok: Tokenizer, codes: Any, x: torch.Tensor) -> torch.Tensor:
     return tok.decode(codes)
 
 
-def evaluate(tok: Tokenizer, x: ArrayLike, sfreq: float | None = None, *,
-             fmin: float = 1.0) -> dict[str, Any]:
+def reconstruction_metrics(tok: Tokenizer, x: ArrayLike, sfreq: float | None = None, *,
+                           fmin: float = 1.0) -> dict[str, Any]:
     """Encode and decode ``x[B, C, T]`` and measure the reconstruction; see the module doc."""
     t, _, _ = as_batch(x)
     sfreq = sfreq or tok.sfreq

@@ -12,16 +12,15 @@ The brain-to-text seed's quantiser (8 levels × 8192 codes × 256 dims) is ``pre
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from neuroseq._logging import logger
-from neuroseq.errors import DataError
+from neuroseq.errors import DataError, NeuroseqError
+from neuroseq.models.quantizers import ResidualQuantizer
 from neuroseq.models.seanet import SEANetDecoder, SEANetEncoder
 from neuroseq.tokenizers.base import ArrayLike, Tokenizer, as_batch
 
@@ -36,40 +35,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"dim": 32, "base": 8, "strides": (2, 2, 3), "n_residual": 1, "lstm_layers": 1,
              "n_q": 4, "codebook_size": 64, "codebook_dim": 8},
 }
-
-
-class ResidualQuantizer(nn.Module):
-    """Residual stack of ``VectorQuantize`` levels, each with its own projection.
-
-    ``forward(z[N, T, dim]) -> (quantised, codes[N, T, n_q], commitment loss)``.
-    """
-
-    def __init__(self, dim: int, n_q: int, codebook_size: int, codebook_dim: int,
-                 decay: float = 0.99, kmeans_iters: int = 50, dead_code_threshold: float = 2.0,
-                 ) -> None:
-        super().__init__()
-        from vector_quantize_pytorch import VectorQuantize
-
-        self.levels = nn.ModuleList(
-            VectorQuantize(dim=dim, codebook_size=codebook_size, codebook_dim=codebook_dim,
-                           decay=decay, kmeans_init=True, kmeans_iters=kmeans_iters,
-                           threshold_ema_dead_code=dead_code_threshold, commitment_weight=1.0)
-            for _ in range(n_q))
-
-    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        residual, out = z, torch.zeros_like(z)
-        codes, loss = [], z.new_zeros(())
-        for vq in self.levels:
-            q, idx, commit = vq(residual)
-            residual = residual - q.detach()
-            out = out + q
-            codes.append(idx)
-            loss = loss + commit.sum()
-        return out, torch.stack(codes, -1), loss
-
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """``codes[N, T, n_q]`` → ``[N, T, dim]``."""
-        return sum(vq.get_output_from_indices(codes[..., i]) for i, vq in enumerate(self.levels))
 
 
 class CodecModel(nn.Module):
@@ -180,34 +145,15 @@ class RVQCodec(Tokenizer):
         return {"preset": self.preset, **{k: list(v) if isinstance(v, tuple) else v
                                           for k, v in self.arch.items()}}
 
-    def _fit(self, arrays: list[np.ndarray], *, run_dir: str | Path | None = None,
-             max_steps: int = 2000, batch_size: int = 64, crop_seconds: float = 5.0,
-             crop: int | None = None, lr: float = 1e-3, warmup_steps: int = 100,
-             val_fraction: float = 0.0, seed: int = 0, resume: bool = True,
-             **trainer: Any) -> None:
-        from neuroseq.objectives.codec import CodecObjective
-        from neuroseq.training import TaskModule, TrainConfig, fit
+    def fit(self, data: Any, **kwargs: Any) -> RVQCodec:
+        """The codec is a neural network trained with gradient steps by the training engine:
+        use :func:`neuroseq.training.codec.fit_codec` (or ``neuroseq tokenize fit rvq``)."""
+        raise NeuroseqError("RVQCodec is trained by the training engine: call "
+                            "neuroseq.training.codec.fit_codec(codec, data, run_dir=..., "
+                            "max_steps=...) or run `neuroseq tokenize fit rvq`.")
 
-        if crop is None:
-            if self.sfreq is None:
-                raise DataError("pass crop= (samples) or fit with sfreq= so crop_seconds works.")
-            crop = int(round(crop_seconds * self.sfreq))
-        crop = max(self.hop, crop // self.hop * self.hop)
-        if run_dir is None:
-            import tempfile
-
-            run_dir = tempfile.mkdtemp(prefix="neuroseq-rvq-")
-            logger.info("RVQ codec run directory: %s", run_dir)
-        data = CropDataset(arrays, crop, max_steps * batch_size, seed)
-        loader = DataLoader(data, batch_size=batch_size, shuffle=False)
-        module = TaskModule(self.model, CodecObjective(), lr=lr, betas=(0.5, 0.9),
-                            weight_decay=0.0, warmup_steps=warmup_steps, max_steps=max_steps)
-        cfg = TrainConfig(max_steps=max_steps, seed=seed, **trainer)
-        self.trainer = fit(module, loader, run_dir=run_dir, cfg=cfg, resume=resume,
-                           extra_config={"tokenizer": self.config(), "crop": crop,
-                                         "batch_size": batch_size, "lr": lr})
-        self.run_dir = Path(run_dir)
-        self.model.eval()
+    def _fit(self, arrays: list[np.ndarray], **kwargs: Any) -> None:
+        self.fit(arrays)
 
     def scale_of(self, x: ArrayLike) -> ArrayLike:
         """Per-channel RMS of ``x[B, C, T]`` → ``[B, C, 1]`` (pass to :meth:`decode`)."""

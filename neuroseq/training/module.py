@@ -49,15 +49,53 @@ class TaskModule(L.LightningModule):
         Schedule length; ``max_steps`` 0 keeps the LR constant after warm-up.
     min_lr_ratio : float
         Final LR as a fraction of ``lr``.
+    param_groups : list of dict | None
+        Per-module settings, matched by parameter-name prefix, first match wins:
+        ``[{"prefix": "ete.", "lr": 1e-5}, {"prefix": "teg.", "lr": 1e-3},
+        {"prefix": "llm.", "frozen": True}]``.  A frozen group gets ``requires_grad=False``;
+        parameters matching no prefix use ``lr``.  The schedule scales every group alike.
     """
 
     def __init__(self, model: nn.Module, objective: Objective, *, lr: float = 1e-3,
                  weight_decay: float = 0.01, betas: tuple[float, float] = (0.9, 0.95),
-                 warmup_steps: int = 0, max_steps: int = 0, min_lr_ratio: float = 0.1) -> None:
+                 warmup_steps: int = 0, max_steps: int = 0, min_lr_ratio: float = 0.1,
+                 param_groups: list[dict[str, Any]] | None = None) -> None:
         super().__init__()
         self.model, self.objective = model, objective
         self.lr, self.weight_decay, self.betas = lr, weight_decay, betas
         self.warmup_steps, self.max_steps, self.min_lr_ratio = warmup_steps, max_steps, min_lr_ratio
+        self.param_groups = [dict(g) for g in param_groups or []]
+        for g in self.param_groups:
+            unknown = set(g) - {"prefix", "lr", "frozen", "weight_decay"}
+            if "prefix" not in g or unknown:
+                raise NeuroseqError(f"a parameter group needs a 'prefix' and may set lr, frozen "
+                                    f"and weight_decay; got {g}.")
+            if not any(n.startswith(g["prefix"]) for n, _ in model.named_parameters()):
+                raise NeuroseqError(f"parameter group prefix {g['prefix']!r} matches no "
+                                    "parameter of the model.")
+            if g.get("frozen"):
+                for n, p in model.named_parameters():
+                    if n.startswith(g["prefix"]):
+                        p.requires_grad_(False)
+
+    def _group_of(self, name: str) -> int | None:
+        return next((i for i, g in enumerate(self.param_groups)
+                     if name.startswith(g["prefix"])), None)
+
+    def optimizer_groups(self) -> list[dict[str, Any]]:
+        """AdamW groups: per configured group (and the rest), weights with decay, others
+        (biases, norms, 1-d) without."""
+        buckets: dict[tuple[int | None, bool], list[nn.Parameter]] = {}
+        for n, p in self.model.named_parameters():
+            if p.requires_grad:
+                buckets.setdefault((self._group_of(n), p.ndim >= 2), []).append(p)
+        out = []
+        for (gi, decays), params in buckets.items():
+            g = self.param_groups[gi] if gi is not None else {}
+            wd = g.get("weight_decay", self.weight_decay) if decays else 0.0
+            out.append({"params": params, "lr": float(g.get("lr", self.lr)),
+                        "weight_decay": wd})
+        return out
 
     def _step(self, batch: Any, stage: str) -> torch.Tensor:
         loss, metrics = self.objective(self.model, batch)
@@ -79,11 +117,7 @@ class TaskModule(L.LightningModule):
         return self._step(batch, "val")
 
     def configure_optimizers(self) -> Any:
-        decay = [p for p in self.model.parameters() if p.requires_grad and p.ndim >= 2]
-        other = [p for p in self.model.parameters() if p.requires_grad and p.ndim < 2]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": self.weight_decay},
-                                 {"params": other, "weight_decay": 0.0}],
-                                lr=self.lr, betas=self.betas)
+        opt = torch.optim.AdamW(self.optimizer_groups(), lr=self.lr, betas=self.betas)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: warmup_cosine(s, self.warmup_steps, self.max_steps, self.min_lr_ratio))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -15,7 +15,7 @@ from neuroseq.data.readers import (
     read_libribrain_h5,
     read_recording,
 )
-from neuroseq.errors import DataError, FormatError
+from neuroseq.errors import DataError, FormatError, MissingFieldsError
 
 
 def _eeg_raw(eeg_rec):
@@ -122,9 +122,10 @@ def test_npz_and_missing_metadata(tmp_path):
     rec = read_recording(tmp_path / "a.npz")
     np.testing.assert_array_equal(rec.data, x)
     np.save(tmp_path / "b.npy", x)
-    with pytest.raises(FormatError, match="no sampling frequency"):
-        read_array(tmp_path / "b.npy")
-    with pytest.raises(FormatError, match="channel names and types are required"):
+    with pytest.raises(MissingFieldsError, match="needs sfreq, ch_names, ch_types") as err:
+        read_array(tmp_path / "b.npy")  # every missing field named at once
+    assert err.value.fields == ["sfreq", "ch_names", "ch_types"]
+    with pytest.raises(FormatError, match="needs ch_names, ch_types, which are missing"):
         read_array(tmp_path / "b.npy", sfreq=100.0)
     with pytest.raises(DataError, match="2 channels but 3 names"):
         read_array(tmp_path / "b.npy", sfreq=100.0, ch_names=["a", "b", "c"], ch_types="eeg")

@@ -82,21 +82,67 @@ def test_failures_keep_the_rest_and_existing_stores_are_protected(fif_corpus, tm
         prepare([fif_corpus[0]], tmp_path / "d.zarr")
 
 
-def test_one_failure_in_corpus_is_reported_others_kept(fif_corpus, tmp_path, monkeypatch):
+def _flaky(monkeypatch, failing):
     from neuroseq.data import store as store_mod
 
     real = store_mod.read_recording
 
     def flaky(src, **kw):
-        if "sub-02" in str(src):
+        if any(f in str(src) for f in failing):
             raise DataError("boom")
         return real(src, **kw)
 
     monkeypatch.setattr(store_mod, "read_recording", flaky)
-    with pytest.raises(DataError, match="1 of 2 recording.*boom"):
+
+
+def test_a_failed_recording_leaves_no_half_store(fif_corpus, tmp_path, monkeypatch):
+    _flaky(monkeypatch, ["sub-02"])
+    with pytest.raises(DataError, match=r"1 of 2 recording.*no store was written.*boom"):
         prepare(fif_corpus, tmp_path / "e.zarr")
-    kept = Store(tmp_path / "e.zarr")
-    assert kept.ids == ["sub-01_task-vis"] and kept.errors
+    assert not (tmp_path / "e.zarr").exists()
+    assert [p.name for p in tmp_path.iterdir() if "zarr" in p.name] == []  # no build left over
+
+
+def test_every_recording_failing_leaves_nothing(fif_corpus, tmp_path, monkeypatch):
+    _flaky(monkeypatch, ["sub-01", "sub-02"])
+    with pytest.raises(DataError, match="2 of 2 recording"):
+        prepare(fif_corpus, tmp_path / "e.zarr")
+    assert not any("zarr" in p.name for p in tmp_path.iterdir())
+
+
+def test_overwrite_swaps_only_a_complete_store(fif_corpus, tmp_path, monkeypatch):
+    from neuroseq.data import store as store_mod
+
+    old = prepare(fif_corpus[:1], tmp_path / "s.zarr")
+    assert old.ids == ["sub-01_task-vis"]
+    _flaky(monkeypatch, ["sub-02"])  # a failed rebuild keeps the old store
+    with pytest.raises(DataError, match="existing store .* is unchanged"):
+        prepare(fif_corpus, tmp_path / "s.zarr", overwrite=True)
+    assert Store(tmp_path / "s.zarr").ids == ["sub-01_task-vis"]
+
+    def interrupted(*a, **k):  # an interrupted rebuild keeps it too
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store_mod, "_write_recordings", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(fif_corpus, tmp_path / "s.zarr", overwrite=True)
+    assert Store(tmp_path / "s.zarr").ids == ["sub-01_task-vis"]
+    assert sorted(p.name for p in tmp_path.iterdir() if "zarr" in p.name) == ["s.zarr"]
+    monkeypatch.undo()
+    new = prepare(fif_corpus, tmp_path / "s.zarr", overwrite=True)
+    assert new.ids == ["sub-01_task-vis", "sub-02_task-vis"]
+    assert sorted(p.name for p in tmp_path.iterdir() if "zarr" in p.name) == ["s.zarr"]
+
+
+def test_a_store_marked_incomplete_is_refused(fif_corpus, tmp_path):
+    import zarr
+
+    store = prepare(fif_corpus[:1], tmp_path / "s.zarr")
+    root = zarr.open_group(str(store.path), mode="r+")
+    root.attrs.update({"complete": False, "errors": ["sub-02: boom"]})
+    with pytest.raises(FormatError, match=r"incomplete: 1 recording\(s\) failed.*sub-02: boom"):
+        Store(tmp_path / "s.zarr")
+    assert Store(tmp_path / "s.zarr", allow_incomplete=True).ids == ["sub-01_task-vis"]
 
 
 def test_incomplete_or_foreign_store(tmp_path):

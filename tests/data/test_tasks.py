@@ -5,7 +5,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from neuroseq.data.store import Store
-from neuroseq.data.tasks import PYLOSSLESS_TASKS, MultiTaskEpochs, multitask_collate
+from neuroseq.data.tasks import PYLOSSLESS_TASKS, MultiTaskEpochs
+from neuroseq.data.windows import pad_collate
 from neuroseq.errors import DataError
 from neuroseq.models.eegpt import EEGPT
 from neuroseq.models.electrodes import ElectrodeVocab
@@ -25,7 +26,7 @@ def test_tasks_share_epochs_and_the_vocabulary(sim_store, vocab):
     item = ds[len(ds) - 1]
     assert item["task"] == "b_only" and item["x"].shape == (8, 50)
     names = st.sensors(st.ids[0]).names
-    assert torch.equal(item["electrodes"], vocab.ids(names))
+    assert torch.equal(item["sensors"]["ids"], vocab.ids(names))
     one = MultiTaskEpochs(st, tasks, vocab, tmax=0.5, recordings=[st.ids[1]])
     assert 0 < len(one) < len(ds)
     with pytest.raises(DataError, match="not in the corpus"):
@@ -36,9 +37,9 @@ def test_mixed_batches_train_an_eegpt(sim_store, vocab):
     st = Store(sim_store)
     ds = MultiTaskEpochs(st, {"ab": {"a": 0, "b": 1}, "ba": {"b": 0, "a": 1}}, vocab,
                          tmax=0.64, split="train")
-    batch = next(iter(DataLoader(ds, 16, shuffle=True, collate_fn=multitask_collate,
+    batch = next(iter(DataLoader(ds, 16, shuffle=True, collate_fn=pad_collate,
                                  generator=torch.Generator().manual_seed(0))))
-    assert batch["x"].shape == (16, 8, 64) and batch["active"].all()
+    assert batch["x"].shape == (16, 8, 64) and batch["mask"].all()
     assert set(batch["task"]) == {"ab", "ba"}
     model = EEGPT(ds.n_classes, n_electrodes=len(vocab), preset="tiny", patch_len=16,
                   freeze_ete=False)

@@ -27,7 +27,7 @@ def test_windows_cover_split_with_conditions():
     assert len(ds) == (int(round(b * 100)) - int(round(a * 100)) - 100) // 50 + 1
     item = ds[0]
     assert item["x"].shape == (4, 100) and item["x"].dtype == torch.float32
-    assert item["channels"].tolist() == [0, 1, 2, 3] and item["mask"].all()
+    assert item["sensors"]["ids"].tolist() == [0, 1, 2, 3] and item["mask"].all()
     rid, start = ds.items[0]
     cond = ds._conditions[rid]
     onset = int(np.ceil(start / 100)) * 100  # first event onset at or after the window start

@@ -5,7 +5,13 @@ import pytest
 
 from neuroseq.errors import DataError
 from neuroseq.tokenizers import MuLawTokenizer
-from neuroseq.tokenizers.metrics import code_stats, correlation, evaluate, log_psd_distance, nrmse
+from neuroseq.tokenizers.metrics import (
+    code_stats,
+    correlation,
+    log_psd_distance,
+    nrmse,
+    reconstruction_metrics,
+)
 
 
 def test_known_values():
@@ -29,11 +35,11 @@ def test_code_stats():
 
 def test_evaluate_mulaw(meg_rec):
     tok = MuLawTokenizer().fit(meg_rec)
-    r = evaluate(tok, meg_rec.data)
+    r = reconstruction_metrics(tok, meg_rec.data)
     assert r["nrmse"] < 0.03 and r["correlation"] > 0.999 and r["log_psd_distance_db"] < 0.5
     assert r["bits_per_second"] == 8 * 200 and r["tokens_per_second"] == 200
     assert r["entropy_bits_per_second"] < r["bits_per_second"]
     assert r["encode_samples_per_s"] > 0
     tok.sfreq = None
     with pytest.raises(DataError, match="sfreq"):
-        evaluate(tok, meg_rec.data)
+        reconstruction_metrics(tok, meg_rec.data)

@@ -12,6 +12,7 @@ from neuroseq.models.seanet import SEANetEncoder
 from neuroseq.tokenizers import RVQCodec, Tokenizer
 from neuroseq.tokenizers.metrics import nrmse
 from neuroseq.tokenizers.rvq import CodecModel
+from neuroseq.training.codec import fit_codec
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.fixture(scope="module")
 def trained(meg_rec, tmp_path_factory):
     run = tmp_path_factory.mktemp("rvq")
-    codec = RVQCodec("tiny").fit(meg_rec, run_dir=run, max_steps=150, batch_size=32,
-                                 crop=240, warmup_steps=10, log_every_n_steps=10)
+    codec = fit_codec(RVQCodec("tiny"), meg_rec, run_dir=run, max_steps=150, batch_size=32,
+                      crop=240, warmup_steps=10, log_every_n_steps=10)
     return codec, run
 
 
@@ -80,10 +81,10 @@ def test_save_load_identity(trained, meg_rec, tmp_path):
 def test_resume_continues_from_last_checkpoint(meg_rec, tmp_path):
     kw = {"run_dir": tmp_path, "batch_size": 8, "crop": 240, "warmup_steps": 0,
           "checkpoint_every_n_steps": 5}
-    a = RVQCodec("tiny", n_q=2).fit(meg_rec, max_steps=10, **kw)
+    a = fit_codec(RVQCodec("tiny", n_q=2), meg_rec, max_steps=10, **kw)
     saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert saved["global_step"] == 10
-    b = RVQCodec("tiny", n_q=2).fit(meg_rec, max_steps=15, **kw)
+    b = fit_codec(RVQCodec("tiny", n_q=2), meg_rec, max_steps=15, **kw)
     assert b.trainer.global_step == 15
     assert json.loads((tmp_path / "run.json").read_text())["resumed_from"].endswith("last.ckpt")
     assert a.trainer.global_step == 10

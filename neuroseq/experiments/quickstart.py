@@ -3,19 +3,19 @@
 Stage 1 (here) reads the data, prepares a zarr store with a GPT2MEG-style time-contiguous split
 and per-recording robust scaling, cuts training windows from it and saves a PSD figure (raw vs
 prepared).  The later stages — tokenize, train GPT2MEG and the baselines, generate, evaluate,
-report — are :func:`neuroseq.pipeline.run_pipeline`.
+report — are :func:`neuroseq.experiments.compare_generators.run_pipeline`.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neuroseq import datasets
+from neuroseq.data import samples
+from neuroseq._files import write_json_atomic
 from neuroseq._logging import logger
 from neuroseq.data.preprocess import Clip, Pipeline, Resample, RobustScale
 from neuroseq.data.splits import SplitSpec
@@ -66,7 +66,7 @@ def run(out: str | Path = "neuroseq_quickstart", *, simulated: bool | None = Non
     """Run the quickstart and return its summary (also written to ``summary.json``).
 
     ``profile=None`` only prepares the store; ``"default"`` or ``"smoke"`` then runs the full
-    pipeline (:func:`neuroseq.pipeline.run_pipeline`) and adds its summary under ``results``.
+    pipeline (:func:`~neuroseq.experiments.compare_generators.run_pipeline`) and adds its summary under ``results``.
     """
     from neuroseq.data.readers import find_recordings, read_recording
 
@@ -74,19 +74,19 @@ def run(out: str | Path = "neuroseq_quickstart", *, simulated: bool | None = Non
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if simulated is None:
-        simulated = not datasets.has_sample_eeg()
+        simulated = not samples.has_sample_eeg()
     if simulated:
         logger.info("sample EEG not installed (%s): using simulated MEG",
-                    datasets._INSTALL["pylossless"])
+                    samples.INSTALL["pylossless"])
         inputs: Any = _simulated_inputs(out, seed, sim_duration)
         data_name = f"simulated 306-channel MEG (2 subjects x {sim_duration:g} s)"
         split = SplitSpec("time", {"n_val": 5, "n_test": 5})
         conditions: Any = "auto"
     else:
-        inputs = datasets.sample_eeg_root()
+        inputs = samples.sample_eeg_root()
         data_name = "pylossless face/house EEG (real, 2 subjects, 128 channels)"
         split = SplitSpec("time", {"n_val": 20, "n_test": 20})
-        values = sorted({v for task in datasets.SAMPLE_EEG_TASKS.values() for v in task})
+        values = sorted({v for task in samples.SAMPLE_EEG_TASKS.values() for v in task})
         conditions = {v: i + 1 for i, v in enumerate(values)}
     pipeline = Pipeline([Resample(sfreq), RobustScale(), Clip(4.0)])
     store = prepare(inputs, out / "store.zarr", pipeline=pipeline, split=split, n_jobs=n_jobs,
@@ -111,10 +111,10 @@ def run(out: str | Path = "neuroseq_quickstart", *, simulated: bool | None = Non
         "seconds": round(time.perf_counter() - t0, 1),
     }
     if profile is not None:
-        from neuroseq.pipeline import run_pipeline
+        from neuroseq.experiments.compare_generators import run_pipeline
 
         summary["results"] = run_pipeline(out, out / "store.zarr", ds.condition_map,
                                            profile=profile, seed=seed, echo=echo)
         summary["seconds"] = round(time.perf_counter() - t0, 1)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    write_json_atomic(out / "summary.json", summary)
     return summary

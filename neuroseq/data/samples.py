@@ -18,7 +18,7 @@ import numpy as np
 
 from neuroseq.errors import MissingPackageError
 
-_INSTALL = {
+INSTALL = {
     "pylossless": "pip install --no-deps pylossless==0.2.0",
     "osl_ephys": "pip install --no-deps osl-ephys==2.4.0",
 }
@@ -31,7 +31,7 @@ def _package_dir(package: str, purpose: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise MissingPackageError(
             f"{purpose} needs the package {package!r}, which is not installed. Install it with:\n"
-            f"    {_INSTALL[package]}")
+            f"    {INSTALL[package]}")
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -50,7 +50,7 @@ def sample_eeg_root() -> Path:
     root = _package_dir("pylossless", "the sample EEG") / "assets" / "test_data"
     if not (root / "dataset_description.json").exists():
         raise MissingPackageError(f"pylossless is installed but its test data are missing "
-                                  f"({root}); reinstall with: {_INSTALL['pylossless']}")
+                                  f"({root}); reinstall with: {INSTALL['pylossless']}")
     return root
 
 

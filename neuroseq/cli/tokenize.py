@@ -52,6 +52,7 @@ def fit(kind: str, inputs: tuple[str, ...], out: str, split: str, sfreq: float |
     """Fit a tokenizer of KIND on INPUTS (a store's training split, or files)."""
     from neuroseq.tokenizers import KMeansTokenizer, MuLawTokenizer, RVQCodec
     from neuroseq.tokenizers.io import fit_data, open_inputs
+    from neuroseq.training.codec import fit_codec
 
     data = fit_data(open_inputs(list(inputs), **_read_kwargs(sfreq)))
     if kind == "mulaw":
@@ -59,10 +60,9 @@ def fit(kind: str, inputs: tuple[str, ...], out: str, split: str, sfreq: float |
     elif kind == "kmeans":
         tok = KMeansTokenizer(vocab_size, segment, hop, seed=seed).fit(data, split=split)
     else:
-        tok = RVQCodec(preset).fit(data, split=split, run_dir=Path(out) / "training",
-                                   max_steps=steps, batch_size=batch_size,
-                                   crop_seconds=crop_seconds, lr=lr, seed=seed,
-                                   accelerator=accelerator)
+        tok = fit_codec(RVQCodec(preset), data, split=split, run_dir=Path(out) / "training",
+                        max_steps=steps, batch_size=batch_size, crop_seconds=crop_seconds,
+                        lr=lr, seed=seed, accelerator=accelerator)
     tok.save_pretrained(out)
     rate = f"{tok.frame_rate:g} frames/s, {tok.bits_per_second:g} bits/s per channel" \
         if tok.frame_rate else "rate unknown (no sampling rate)"
@@ -137,11 +137,11 @@ def evaluate(tokenizer: str, inputs: tuple[str, ...], split: str | None, sfreq: 
     from neuroseq._logging import progress
     from neuroseq.tokenizers import load_tokenizer
     from neuroseq.tokenizers.io import open_inputs, segments
-    from neuroseq.tokenizers.metrics import evaluate as run_eval
+    from neuroseq.tokenizers.metrics import reconstruction_metrics
 
     tok = load_tokenizer(tokenizer)
     segs = segments(open_inputs(list(inputs), **_read_kwargs(sfreq)), split)
-    rows = [run_eval(tok, s.data[None], s.sfreq) | {"segment": s.name}
+    rows = [reconstruction_metrics(tok, s.data[None], s.sfreq) | {"segment": s.name}
             for s in progress(segs, desc="evaluate")]
     w = np.array([r["n_samples"] for r in rows], float)
     keys = ["nrmse", "correlation", "log_psd_distance_db", "encode_samples_per_s",

@@ -1,6 +1,7 @@
-"""The full GPT2MEG pipeline behind ``neuroseq quickstart``: train → generate → evaluate → report.
+"""Compare generative models on one store: train → forecast → generate → evaluate → report.
 
-Stage 1 (:mod:`neuroseq.quickstart`) prepares the store.  Then: a tiny GPT2MEG, a tiny WaveNet
+This is the second half of ``neuroseq quickstart`` (:mod:`neuroseq.experiments.quickstart`
+prepares the store).  Then: a tiny GPT2MEG, a tiny WaveNet
 and the linear AR are trained on its train split (the μ-law tokenizer is fitted there too);
 each generates ``seconds`` of signal seeded with the test split's first context and following
 its real condition timeline; forecasting is scored on the test split; everything is judged
@@ -10,12 +11,12 @@ against the real data (with the held-out ceiling and the controls) and written t
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from neuroseq._files import write_json_atomic, write_text_atomic
 from neuroseq._logging import logger
 
 #: steps and seconds per profile: "default" (≈ 10 min on 2 cores) and "smoke" (tests)
@@ -38,9 +39,10 @@ MODELS = {
 
 def _config(store: Path, conditions: Any, spec: dict[str, Any], steps: int,
             batch_size: int, val_batches: int | None = None) -> dict[str, Any]:
-    from neuroseq.config import DEFAULTS, _merge
+    from neuroseq.config import merge
+    from neuroseq.systems import defaults
 
-    return _merge(DEFAULTS, {
+    return merge(defaults("gpt2meg"), {
         "model": spec["model"],
         "data": {"store": str(store), "condition_map": conditions, "batch_size": batch_size,
                  "stride": spec["data"]["window"] // 2} | spec["data"],
@@ -59,14 +61,14 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
     """
     import torch
 
-    from neuroseq.cli_evaluate import judge, write_metrics
+    from neuroseq import systems
     from neuroseq.data.store import Store
     from neuroseq.evaluation import forecasting as fc
+    from neuroseq.evaluation.judge import judge, write_metrics
     from neuroseq.evaluation.report import build_report
     from neuroseq.evaluation.suite import headline_table
     from neuroseq.generation.recording import generate_recording, write_sidecar
     from neuroseq.generation.sampler import SamplingConfig
-    from neuroseq.pretrain import load_run, pretrain
 
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}.")
@@ -86,16 +88,17 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
         say(f"training {name} ({'closed form' if name == 'linear AR' else f'{steps} steps'})")
         cfg = _config(Path(store), conditions, spec, steps, p["batch_size"], p["val_batches"])
         cfg["train"]["seed"] = seed
-        runs[name] = pretrain(cfg, out / "runs" / name.replace(" ", "_"), resume=False)
+        runs[name] = systems.run(cfg, "pretrain", out / "runs" / name.replace(" ", "_"),
+                                 resume=False)
         timings[f"train {name}"] = round(time.perf_counter() - t, 1)
         logger.info("trained %s in %.1f s", name, timings[f"train {name}"])
     st = Store(store)
     t = time.perf_counter()
     say("forecasting on the test split")
-    rows, curves, _ = fc.compare(runs, horizon=10, max_windows=p["forecast_windows"])
-    (out / "forecast.json").write_text(json.dumps(
-        {"next_step": rows, "multi_step_mse": {k: v.tolist() for k, v in curves.items()}},
-        indent=1, default=float))
+    rows, curves, _ = fc.compare({k: systems.load_run(r) for k, r in runs.items()}, horizon=10,
+                                 max_windows=p["forecast_windows"])
+    write_json_atomic(out / "forecast.json", {
+        "next_step": rows, "multi_step_mse": {k: v.tolist() for k, v in curves.items()}})
     timings["forecast"] = round(time.perf_counter() - t, 1)
     logger.info("forecasting scored in %.1f s", timings["forecast"])
     generated = {}
@@ -104,7 +107,7 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
 
         t = time.perf_counter()
         say(f"generating {p['seconds']:g} s with {name} (real condition timeline)")
-        model, tok, meta = load_run(run)
+        model, tok, meta = systems.load_run(run)
         if ctx_seconds is None:
             ctx_seconds = int(getattr(model, "context", 128)) / float(meta["sfreq"])
         with torch.inference_mode():
@@ -132,7 +135,7 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
                           title="neuroseq quickstart: GPT2MEG vs baselines vs real")
     timings["report"] = round(time.perf_counter() - t, 1)
     table = headline_table(res["rows"])
-    (out / "headline.md").write_text(table + "\n\n" + fc.table(rows, curves) + "\n")
+    write_text_atomic(out / "headline.md", table + "\n\n" + fc.table(rows, curves) + "\n")
     return {"report": str(report), "metrics": str(out / "metrics.json"), "headline": table,
             "forecast": fc.table(rows, curves), "timings_s": timings,
             "seconds": round(time.perf_counter() - t0, 1)}

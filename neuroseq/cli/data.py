@@ -1,52 +1,63 @@
-"""The ``neuroseq`` command line."""
+"""``neuroseq info``, ``prepare`` and ``simulate``: files in, a store or a recording out."""
 
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from neuroseq import __version__
-from neuroseq.errors import NeuroseqError
+ARRAY_HELP = "for .npy/.npz inputs without a JSON sidecar"
 
 
-class _Group(click.Group):
-    """Turns neuroseq errors into one clear line and exit code 2 (no traceback)."""
-
-    def invoke(self, ctx: click.Context):  # noqa: D102
-        try:
-            return super().invoke(ctx)
-        except NeuroseqError as err:
-            click.secho(f"error: {err}", fg="red", err=True)
-            sys.exit(2)
-
-
-@click.group(cls=_Group)
-@click.version_option(__version__, prog_name="neuroseq")
-@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
-def main(verbose: int) -> None:
-    """neuroseq: MEG and EEG as a language."""
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("neuroseq").setLevel(level)
+def array_options(f: Any) -> Any:
+    """``--sfreq``, ``--ch-names``, ``--ch-types``: what a bare array cannot say itself."""
+    f = click.option("--ch-types", default=None,
+                     help=f"Channel types, comma-separated or one for all (mag/grad/eeg), "
+                          f"{ARRAY_HELP}.")(f)
+    f = click.option("--ch-names", default=None,
+                     help=f"Channel names, comma-separated, {ARRAY_HELP}.")(f)
+    return click.option("--sfreq", type=float, default=None,
+                        help=f"Sampling rate (Hz) {ARRAY_HELP}.")(f)
 
 
-@main.command()
+def array_kwargs(inputs: tuple[str, ...], sfreq: float | None, ch_names: str | None,
+                 ch_types: str | None) -> dict[str, Any]:
+    """Reader arguments from the array flags (refused when no input is an array)."""
+    from neuroseq.data.readers import ARRAY_EXTENSIONS
+
+    kw: dict[str, Any] = {}
+    if sfreq is not None:
+        kw["sfreq"] = sfreq
+    if ch_names:
+        kw["ch_names"] = [n.strip() for n in ch_names.split(",") if n.strip()]
+    if ch_types:
+        types = [t.strip() for t in ch_types.split(",") if t.strip()]
+        kw["ch_types"] = types[0] if len(types) == 1 else types
+    if kw and not any(Path(p).suffix.lower() in ARRAY_EXTENSIONS for p in inputs):
+        raise click.UsageError("--sfreq, --ch-names and --ch-types describe .npy/.npz inputs; "
+                               "none of the inputs is one (other formats carry their own; "
+                               "`neuroseq prepare --resample HZ` changes the rate).")
+    return kw
+
+
+@click.command()
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--subject", multiple=True, help="BIDS subject(s) to include.")
 @click.option("--task", multiple=True, help="BIDS task(s) to include.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def info(path: str, subject: tuple[str, ...], task: tuple[str, ...], as_json: bool) -> None:
+@array_options
+def info(path: str, subject: tuple[str, ...], task: tuple[str, ...], as_json: bool,
+         sfreq: float | None, ch_names: str | None, ch_types: str | None) -> None:
     """Channels by kind, sampling rate, duration and event counts of a file or BIDS root."""
     from neuroseq.data.readers import find_recordings, read_recording
-    from neuroseq.summary import format_recording, recording_summary
+    from neuroseq.data.summary import format_recording, recording_summary
 
+    kw = array_kwargs((path,), sfreq, ch_names, ch_types)
     sources = find_recordings(path, subjects=list(subject) or None, tasks=list(task) or None) \
         if Path(path).is_dir() and not path.rstrip("/").endswith(".ds") else [path]
-    summaries = [recording_summary(read_recording(s)) for s in sources]
+    summaries = [recording_summary(read_recording(s, **kw)) for s in sources]
     if as_json:
         click.echo(json.dumps(summaries, indent=1, default=str))
         return
@@ -55,10 +66,11 @@ def info(path: str, subject: tuple[str, ...], task: tuple[str, ...], as_json: bo
     click.echo("\n\n".join(format_recording(s) for s in summaries))
 
 
-@main.command()
+@click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", "-o", required=True, help="Store path or fsspec URL (…/store.zarr).")
-@click.option("--sfreq", type=float, default=None, help="Resample every recording to this rate.")
+@click.option("--resample", type=float, default=None, help="Resample every recording to this "
+              "rate (Hz).")
 @click.option("--l-freq", type=float, default=None, help="High-pass edge (Hz).")
 @click.option("--h-freq", type=float, default=None, help="Low-pass edge (Hz).")
 @click.option("--notch", type=float, multiple=True, help="Notch frequencies (Hz).")
@@ -76,34 +88,38 @@ def info(path: str, subject: tuple[str, ...], task: tuple[str, ...], as_json: bo
               show_default=True)
 @click.option("--on-flat", type=click.Choice(["raise", "drop"]), default="raise",
               show_default=True)
-@click.option("--overwrite", is_flag=True)
-def prepare(inputs: tuple[str, ...], out: str, sfreq: float | None, l_freq: float | None,
+@click.option("--overwrite", is_flag=True, help="Replace an existing store (the new one is "
+              "built beside it and swapped in only when complete).")
+@array_options
+def prepare(inputs: tuple[str, ...], out: str, resample: float | None, l_freq: float | None,
             h_freq: float | None, notch: tuple[float, ...], scale: bool, clip: float | None,
             split: str, n_val: int, subject: tuple[str, ...], task: tuple[str, ...],
-            n_jobs: int, compression: str, on_flat: str, overwrite: bool) -> None:
+            n_jobs: int, compression: str, on_flat: str, overwrite: bool, sfreq: float | None,
+            ch_names: str | None, ch_types: str | None) -> None:
     """Prepare files, directories or BIDS roots into a zarr store."""
     from neuroseq.data import preprocess as P
     from neuroseq.data.splits import SplitSpec
-    from neuroseq.data.store import prepare as _prepare
+    from neuroseq.data.store import prepare as prepare_store
 
+    kw = array_kwargs(inputs, sfreq, ch_names, ch_types)
     steps: list[P.Step] = []
     if l_freq is not None or h_freq is not None:
         steps.append(P.BandPass(l_freq, h_freq))
     if notch:
         steps.append(P.Notch(list(notch)))
-    if sfreq:
-        steps.append(P.Resample(sfreq))
+    if resample:
+        steps.append(P.Resample(resample))
     if scale:
         steps.append(P.RobustScale())
     if clip is not None:
         steps.append(P.Clip(clip))
     spec = {"time": SplitSpec("time", {"n_val": n_val, "n_test": n_val}),
             "subject": SplitSpec("subject"), "none": SplitSpec("none")}[split]
-    store = _prepare(list(inputs), out, pipeline=P.Pipeline(steps) if steps else None,
-                     split=spec, n_jobs=n_jobs, compression=compression, overwrite=overwrite,
-                     bids_filters={"subjects": list(subject) or None,
-                                   "tasks": list(task) or None},
-                     on_flat=on_flat)
+    store = prepare_store(list(inputs), out, pipeline=P.Pipeline(steps) if steps else None,
+                          split=spec, n_jobs=n_jobs, compression=compression,
+                          overwrite=overwrite, on_flat=on_flat,
+                          bids_filters={"subjects": list(subject) or None,
+                                        "tasks": list(task) or None}, **kw)
     click.echo(repr(store))
     idx = store.index
     table = idx.assign(duration_s=(idx["n_samples"] / idx["sfreq"]).round(1))
@@ -114,7 +130,7 @@ def prepare(inputs: tuple[str, ...], out: str, sfreq: float | None, l_freq: floa
         click.echo(f"split ({spec.method}): {secs}; sha256 {store.split.hash[:16]}…")
 
 
-@main.command()
+@click.command()
 @click.option("--modality", type=click.Choice(["meg", "eeg"]), default="meg", show_default=True)
 @click.option("--duration", type=float, default=60.0, show_default=True, help="Seconds.")
 @click.option("--sfreq", type=float, default=250.0, show_default=True)
@@ -153,57 +169,3 @@ def simulate(modality: str, duration: float, sfreq: float, seed: int, conditions
         click.echo(f"PSD plot: {psd}")
 
 
-@main.command()
-@click.option("--out", "-o", default="neuroseq_quickstart", show_default=True,
-              help="Output directory.")
-@click.option("--simulated", is_flag=True, help="Use simulated MEG even if the sample EEG is "
-                                                "installed.")
-@click.option("--n-jobs", type=int, default=2, show_default=True)
-@click.option("--profile", type=click.Choice(["default", "smoke", "prepare"]),
-              default="default", show_default=True,
-              help="default: the full pipeline (~10 min on 2 CPU cores); smoke: the same with "
-                   "a few steps (checks); prepare: the data stage only.")
-def quickstart(out: str, simulated: bool, n_jobs: int, profile: str) -> None:
-    """Real sample EEG (or simulated MEG) → store → GPT2MEG and baselines → generated data →
-    evaluation → report.html."""
-    from neuroseq import datasets
-    from neuroseq import quickstart as qs
-
-    if not simulated and not datasets.has_sample_eeg():
-        click.echo("The real sample EEG is not installed; using simulated MEG instead. For the "
-                   f"real data: {datasets._INSTALL['pylossless']}")
-    s = qs.run(out, simulated=True if simulated else None, n_jobs=n_jobs,
-               profile=None if profile == "prepare" else profile, echo=click.echo)
-    click.echo(f"\nneuroseq quickstart: {s['data']}")
-    for r in s["recordings"]:
-        click.echo(f"  {r['id']:<28} {r['n_channels']} ch  {r['sfreq']:g} Hz  "
-                   f"{r['n_samples'] / r['sfreq']:.0f} s  {r['n_events']} events")
-    click.echo(f"  pipeline: {' -> '.join(s['pipeline'])}")
-    click.echo("  split (s): " + ", ".join(f"{k} {v}" for k, v in s["split_seconds"].items())
-               + f"  sha256 {s['split_sha256'][:12]}…")
-    click.echo(f"  training windows: {s['train_windows']} of shape {s['window_shape']}, "
-               f"conditions {s['conditions']}")
-    click.echo(f"  store:  {s['store']}\n  figure: {s['psd_figure']}")
-    if "results" in s:
-        p = s["results"]
-        click.echo("\nforecasting on the test split:\n" + p["forecast"])
-        click.echo("\ngenerated vs real (test split):\n" + p["headline"])
-        click.echo(f"\nreport: {p['report']}\nmetrics: {p['metrics']}\n  stage times (s): "
-                   + ", ".join(f"{k} {v}" for k, v in p["timings_s"].items()))
-    click.echo(f"  done in {s['seconds']} s (summary.json in {out})")
-
-
-def _register() -> None:
-    from neuroseq.cli_eegpt import finetune, sweep
-    from neuroseq.cli_evaluate import evaluate, report
-    from neuroseq.cli_gpt2meg import forecast, generate, pretrain
-    from neuroseq.cli_tokenize import tokenize
-
-    for cmd in (tokenize, pretrain, generate, forecast, evaluate, report, finetune, sweep):
-        main.add_command(cmd)
-
-
-_register()
-
-if __name__ == "__main__":
-    main()

@@ -4,15 +4,15 @@ import os
 import numpy as np
 import pytest
 
-from neuroseq import datasets
+from neuroseq.data import samples
 from neuroseq.errors import MissingPackageError
 
 # CI installs the sample packages; elsewhere a missing one is reported as a visible skip
 _need = pytest.mark.skipif(
-    not datasets.has_sample_eeg() and not os.environ.get("CI"),
+    not samples.has_sample_eeg() and not os.environ.get("CI"),
     reason="pylossless sample EEG not installed: pip install --no-deps pylossless==0.2.0")
 _need_meg = pytest.mark.skipif(
-    not datasets.has_megin_template() and not os.environ.get("CI"),
+    not samples.has_megin_template() and not os.environ.get("CI"),
     reason="osl-ephys template not installed: pip install --no-deps osl-ephys==2.4.0")
 
 
@@ -21,12 +21,12 @@ def test_missing_package_names_the_install_command(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "pylossless" else real(name, *a))
     with pytest.raises(MissingPackageError, match=r"pip install --no-deps pylossless==0\.2\.0"):
-        datasets.sample_eeg_root()
+        samples.sample_eeg_root()
 
 
 @_need
 def test_real_sample_eeg():
-    rec = datasets.load_sample_eeg("s01")
+    rec = samples.load_sample_eeg("s01")
     assert rec.n_channels == 128 and rec.sfreq == 256.0
     assert 1100 < rec.duration < 1130
     counts = rec.events["value"].value_counts()
@@ -38,9 +38,9 @@ def test_real_sample_eeg():
 
 @_need_meg
 def test_megin_template_and_mvar():
-    info = datasets.megin_template_info()
+    info = samples.megin_template_info()
     assert len(info["ch_names"]) == 306
-    p = datasets.megin_mvar_params("mag")
+    p = samples.megin_mvar_params("mag")
     assert p["coefs"].shape == (50, 50, 20) and p["components"].shape == (50, 102)
     np.testing.assert_allclose(p["coefs"][:, :, 0], -np.eye(50))
 
@@ -52,5 +52,5 @@ def test_simulation_on_real_geometry_with_mvar_background():
     rec = simulate_meg(10.0, 150.0, seed=0, geometry="megin", background="mvar", n_sources=6)
     assert rec.sensors.counts() == {"mag": 102, "grad": 204}
     np.testing.assert_allclose(rec.sensors.locs, np.array(
-        [c["loc"] for c in datasets.megin_template_info()["chs"]])[:306], atol=1e-6)
+        [c["loc"] for c in samples.megin_template_info()["chs"]])[:306], atol=1e-6)
     assert np.isfinite(rec.data).all() and rec.data.std() > 1.0

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from neuroseq._files import write_json_atomic, write_text_atomic
 from neuroseq._logging import logger, progress
 from neuroseq.errors import NeuroseqError
 
@@ -103,9 +104,7 @@ def _ete_params(run: Path) -> tuple[int, int]:
 
 def run_sweep(cfg: dict[str, Any], out: str | Path) -> dict[str, Any]:
     """Run (or resume) every size × fraction; fit, tabulate and plot; returns the summary."""
-    from neuroseq.config import load_config
-    from neuroseq.eegpt_finetune import finetune
-    from neuroseq.eegpt_pretrain import pretrain_eegpt
+    from neuroseq.systems import load_config, run
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -118,7 +117,7 @@ def run_sweep(cfg: dict[str, Any], out: str | Path) -> dict[str, Any]:
         over = sized + [f"data.fraction={frac}"]
         name = f"size{i}_frac{frac:g}"
         pcfg = load_config(cfg["pretrain"], over + list(cfg.get("pretrain_overrides") or []))
-        prun = pretrain_eegpt(pcfg, out / name / "pretrain")
+        prun = run(pcfg, "pretrain", out / name / "pretrain")
         info = json.loads((prun / "run.json").read_text())
         if "final_val_loss" not in info:
             raise NeuroseqError(f"{prun}: no validation windows, so no pretraining loss to fit; "
@@ -127,7 +126,8 @@ def run_sweep(cfg: dict[str, Any], out: str | Path) -> dict[str, Any]:
         if model["preset"] is None:
             fover.append(f"model.graph_layers={int(cfg.get('graph_layers') or 2)}")
         fcfg = load_config(cfg["finetune"], fover + list(cfg.get("finetune_overrides") or []))
-        res = json.loads((finetune(fcfg, out / name / "finetune") / "results.json").read_text())
+        res = json.loads((run(fcfg, "finetune", out / name / "finetune") / "results.json")
+                         .read_text())
         params, total = _ete_params(prun)
         epochs = info["global_step"] * pcfg["data"]["batch_size"] / info["n_train_windows"]
         if frac < 1.0 and epochs < 1.0:
@@ -142,8 +142,8 @@ def run_sweep(cfg: dict[str, Any], out: str | Path) -> dict[str, Any]:
         logger.info("%s: loss %.4f, accuracy %.3f", name, rows[-1]["val_loss"],
                     rows[-1]["mean_balanced_accuracy"])
     summary = {"rows": rows, "fits": fits(rows)}
-    (out / "sweep.json").write_text(json.dumps(summary, indent=1))
-    (out / "sweep.md").write_text(table(summary))
+    write_json_atomic(out / "sweep.json", summary)
+    write_text_atomic(out / "sweep.md", table(summary))
     figure(summary).savefig(out / "sweep.png", dpi=120, bbox_inches="tight")
     return summary
 

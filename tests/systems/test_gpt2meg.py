@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from neuroseq.cli import main
-from neuroseq.config import load_config, parse_overrides
+from neuroseq.config import parse_overrides
+from neuroseq.systems import load_config
 from neuroseq.errors import NeuroseqError
 
 TINY = ["model.d_model=32", "model.n_layers=1", "model.context=64", "data.window=65",

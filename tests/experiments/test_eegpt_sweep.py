@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from neuroseq.cli import main
-from neuroseq.eegpt_sweep import load_sweep, power_law, size_overrides
+from neuroseq.experiments.eegpt_sweep import load_sweep, power_law, size_overrides
 from neuroseq.errors import NeuroseqError
 
 

@@ -1,36 +1,10 @@
-"""``neuroseq pretrain``, ``generate`` and ``forecast``."""
+"""``neuroseq generate`` and ``neuroseq forecast``: use a trained generative run."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
-
-
-@click.command()
-@click.option("--config", "config", type=click.Path(exists=True), default=None,
-              help="YAML configuration (see configs/).")
-@click.option("--out", "-o", default=None,
-              help="Run directory (default runs/<model kind>); an existing one is resumed.")
-@click.option("--no-resume", is_flag=True, help="Start afresh even if the run has a checkpoint.")
-@click.argument("overrides", nargs=-1)
-def pretrain(config: str | None, out: str | None, no_resume: bool,
-             overrides: tuple[str, ...]) -> None:
-    """Pretrain a model; OVERRIDES are key.sub=value (e.g. data.store=PATH train.max_steps=50)."""
-    from neuroseq.config import load_config
-    from neuroseq.pretrain import pretrain as run
-
-    cfg = load_config(config, overrides)
-    if cfg["system"] == "eegpt":
-        from neuroseq.eegpt_pretrain import pretrain_eegpt as run
-    run_dir = run(cfg, out or f"runs/{cfg['model']['kind']}", resume=not no_resume)
-    info = run_dir / "run.json"
-    if info.exists():
-        metrics = json.loads(info.read_text())["metrics"]
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
-        click.echo(f"trained: {shown}")
-    click.echo(f"run directory: {run_dir}")
 
 
 @click.command()
@@ -51,23 +25,30 @@ def pretrain(config: str | None, out: str | None, no_resume: bool,
 @click.option("--shift", type=int, default=10, show_default=True,
               help="New tokens per sliding-window restart.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--units", type=click.Choice(["physical", "store"]), default="physical",
+              show_default=True, help="physical: undo the store's scaling (fT, fT/cm, µV as "
+              "the file says); store: the store's robust-scaled units.")
 def generate(run_dir: str, seconds: float, out: str, conditions: str, store: str | None,
              split: str, recording: str | None, temperature: float, top_p: float,
-             top_k: int | None, shift: int, seed: int) -> None:
+             top_k: int | None, shift: int, seed: int, units: str) -> None:
     """Generate SECONDS of signal from a trained run, seeded with real context."""
     import numpy as np
 
     from neuroseq.data.store import Store
     from neuroseq.generation.recording import generate_recording, write_sidecar
     from neuroseq.generation.sampler import SamplingConfig
-    from neuroseq.pretrain import load_run
+    from neuroseq.systems import load_run
 
     model, tok, meta = load_run(run_dir)
+    if tok is None:
+        raise click.UsageError(f"--checkpoint {run_dir} is a {meta.get('system')} "
+                               f"{meta.get('stage')} run; generation needs a generative "
+                               "pretraining run (GPT2MEG, WaveNet or linear AR).")
     st = Store(store or meta["store"])
     cfg = SamplingConfig(temperature=temperature, top_p=top_p, top_k=top_k, shift=shift,
                          seed=seed)
     rec = generate_recording(model, tok, meta, st, seconds, conditions=conditions, split=split,
-                             recording=recording, cfg=cfg)
+                             recording=recording, cfg=cfg, units=units)
     if out.endswith(".npy"):
         np.save(out, rec.data)
     else:
@@ -87,22 +68,23 @@ def generate(run_dir: str, seconds: float, out: str, conditions: str, store: str
               "(default: the first run's).")
 def forecast(runs: tuple[str, ...], horizon: int, max_windows: int, out: str | None) -> None:
     """Next-step and multi-step forecasting on the test split, with repeat-last beside."""
+    from neuroseq._files import write_json_atomic
     from neuroseq.evaluation import forecasting as fc
+    from neuroseq.systems import load_run
 
-    names = {}
+    loaded = {}
     for run in runs:
-        meta = json.loads((Path(run) / "meta.json").read_text()) if (
-            Path(run) / "meta.json").exists() else {"model_kind": "run"}
-        names[f"{meta['model_kind']} ({Path(run).name})"] = run
-    rows, curves, ds = fc.compare(names, horizon=horizon, max_windows=max_windows,
+        model, tok, meta = load_run(run)
+        loaded[f"{meta['model_kind']} ({Path(run).name})"] = (model, tok, meta)
+    rows, curves, ds = fc.compare(loaded, horizon=horizon, max_windows=max_windows,
                                   multi_windows=max_windows // 2)
     dest = Path(out or runs[0])
     dest.mkdir(parents=True, exist_ok=True)
     md = fc.table(rows, curves)
     (dest / "forecast.md").write_text(md + "\n")
-    (dest / "forecast.json").write_text(json.dumps(
-        {"next_step": rows, "multi_step_mse": {k: v.tolist() for k, v in curves.items()},
-         "test_windows": len(ds), "horizon": horizon}, indent=1))
+    write_json_atomic(dest / "forecast.json", {
+        "next_step": rows, "multi_step_mse": {k: v.tolist() for k, v in curves.items()},
+        "test_windows": len(ds), "horizon": horizon})
     fc.plot(curves, dest / "forecast.png", ds.sfreq)
     click.echo(md)
     click.echo(f"\nwritten: {dest / 'forecast.json'}, {dest / 'forecast.png'}")

@@ -1,0 +1,5 @@
+"""``python -m neuroseq.cli``: the same as the ``neuroseq`` command."""
+
+from neuroseq.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""``neuroseq pretrain`` and ``neuroseq finetune``: one stage of any registered system."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+_OVERRIDES = click.argument("overrides", nargs=-1)
+_CONFIG = click.option("--config", "config", type=click.Path(exists=True), default=None,
+                       help="YAML configuration (see configs/); its `system:` picks the system.")
+
+
+def _run(stage: str, config: str | None, out: str | None, no_resume: bool,
+         overrides: tuple[str, ...]) -> Path:
+    from neuroseq import systems
+
+    cfg = systems.load_config(config, overrides)
+    default = f"runs/{cfg['system']}_{stage}" if stage != "pretrain" else \
+        f"runs/{cfg['model'].get('kind', cfg['system'])}"
+    return systems.run(cfg, stage, out or default, resume=not no_resume)
+
+
+@click.command()
+@_CONFIG
+@click.option("--out", "-o", default=None,
+              help="Run directory (default runs/<model kind>); an existing one is resumed.")
+@click.option("--no-resume", is_flag=True, help="Start afresh even if the run has a checkpoint.")
+@_OVERRIDES
+def pretrain(config: str | None, out: str | None, no_resume: bool,
+             overrides: tuple[str, ...]) -> None:
+    """Pretrain a model; OVERRIDES are key.sub=value (e.g. data.store=PATH train.max_steps=50)."""
+    run_dir = _run("pretrain", config, out, no_resume, overrides)
+    info = run_dir / "run.json"
+    if info.exists():
+        metrics = json.loads(info.read_text())["metrics"]
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
+        click.echo(f"trained: {shown}")
+    click.echo(f"run directory: {run_dir}")
+
+
+@click.command()
+@_CONFIG
+@click.option("--out", "-o", default=None,
+              help="Run directory (default runs/<system>_finetune); an existing one is resumed.")
+@click.option("--no-resume", is_flag=True, help="Start afresh even if the run has a checkpoint.")
+@_OVERRIDES
+def finetune(config: str | None, out: str | None, no_resume: bool,
+             overrides: tuple[str, ...]) -> None:
+    """Fine-tune on labelled data (EEGPT: ETE + task-shared electrode graph on several tasks);
+    print the scores on the test data with chance beside them."""
+    run_dir = _run("finetune", config, out, no_resume, overrides)
+    res = json.loads((run_dir / "results.json").read_text())
+    if "tasks" in res:
+        click.echo(f"{'task':<26} balanced acc   chance   test epochs")
+        for t, v in res["tasks"].items():
+            click.echo(f"{t:<26} {v['balanced_accuracy']:.3f}          {v['chance']:.3f}    "
+                       f"{v['n_test']}")
+        click.echo(f"mean {res['mean_balanced_accuracy']:.3f}  (mode {res['mode']}, pretrained "
+                   f"{res['pretrained'] or 'no'}, ETE "
+                   f"{'frozen' if res['freeze_ete'] else 'tuned'})")
+    else:
+        click.echo(json.dumps(res, indent=1))
+    click.echo(f"run directory: {run_dir}")

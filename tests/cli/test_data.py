@@ -1,0 +1,45 @@
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from neuroseq.data import samples
+from neuroseq.cli import main
+
+
+def test_info_prepare_and_errors(meg_rec, tmp_path):
+    fif = tmp_path / "sub-01_task-vis_meg.fif"
+    meg_rec.save_fif(fif)
+    r = CliRunner().invoke(main, ["info", str(fif)])
+    assert r.exit_code == 0, r.output
+    assert "102 mag (fT), 204 grad (fT/cm)" in r.output and "200 Hz" in r.output
+    assert "stimulus/face" in r.output
+    r = CliRunner().invoke(main, ["info", "--json", str(fif)])
+    assert json.loads(r.output)[0]["channels"] == {"mag": 102, "grad": 204}
+    r = CliRunner().invoke(main, ["prepare", str(fif), "-o", str(tmp_path / "s.zarr"),
+                                  "--resample", "100", "--clip", "4", "--n-val", "1"])
+    assert r.exit_code == 0, r.output
+    assert "sub-01_task-vis" in r.output and "split (time)" in r.output
+    bad = tmp_path / "x.txt"
+    bad.write_text("nope")
+    r = CliRunner().invoke(main, ["info", str(bad)])
+    assert r.exit_code == 2 and "unknown file type '.txt'" in r.output
+
+
+def test_simulate_command(tmp_path):
+    out = tmp_path / "sim_eeg.fif"
+    r = CliRunner().invoke(main, ["simulate", "--modality", "eeg", "--duration", "5",
+                                  "--sfreq", "100", "--out", str(out), "--psd",
+                                  str(tmp_path / "psd.png")])
+    assert r.exit_code == 0, r.output
+    assert out.exists() and (tmp_path / "psd.png").stat().st_size > 1000
+
+
+@pytest.mark.skipif(not samples.has_sample_eeg() and not os.environ.get("CI"),
+                    reason="pylossless sample EEG not installed (CI installs it)")
+def test_info_on_real_bids_root():
+    r = CliRunner().invoke(main, ["info", str(samples.sample_eeg_root()), "--subject", "s02"])
+    assert r.exit_code == 0, r.output
+    assert "128 eeg (uV)" in r.output and "256 Hz" in r.output
+    assert "face-upright" in r.output and "sub-s01" not in r.output
