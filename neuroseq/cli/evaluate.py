@@ -44,7 +44,7 @@ def evaluate(generated: tuple[str, ...], store: str | None, hmm_states: int, hmm
     _, res, _ = judge(_pairs(generated, "generated file"), store=store, hmm_states=hmm_states,
                       hmm_pca=hmm_pca)
     write_metrics(res, out)
-    click.echo(headline_table(res["rows"]))
+    click.echo(headline_table(res["rows"], res["details"].get("not_applicable")))
     click.echo(f"metrics -> {out}")
 
 
@@ -70,5 +70,5 @@ def report(generated: tuple[str, ...], store: str | None, hmm_states: int, hmm_p
     write_metrics(res, Path(out) / "metrics.json")
     path = build_report(res, real, signals, out, runs={k: Path(v) for k, v in _pairs(
         runs, "run directory").items()}, forecast_json=forecast_json and Path(forecast_json))
-    click.echo(headline_table(res["rows"]))
+    click.echo(headline_table(res["rows"], res["details"].get("not_applicable")))
     click.echo(f"report -> {path}")

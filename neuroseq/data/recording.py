@@ -165,8 +165,10 @@ def make_events(onset=(), duration=None, kind=None, value=None, **extra) -> pd.D
     return df
 
 
-def _normalise_events(events: pd.DataFrame | None) -> pd.DataFrame:
-    if events is None:
+def normalise_events(events: pd.DataFrame | None) -> pd.DataFrame:
+    """An events table with the standard columns, sorted by onset; ``None`` or an empty table
+    without columns (a recording with no events: resting state) is the empty table."""
+    if events is None or (len(events) == 0 and "onset" not in events.columns):
         return make_events()
     missing = [c for c in ("onset",) if c not in events.columns]
     if missing:
@@ -237,7 +239,7 @@ class Recording:
             raise DataError(f"Recording{where} is empty (shape {self.data.shape}); "
                             "check the file and the channel picks.")
         self.subject = str(self.subject)
-        self.events = _normalise_events(self.events)
+        self.events = normalise_events(self.events)
 
     # ------------------------------------------------------------------ basic properties
     @property

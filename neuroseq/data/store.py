@@ -367,9 +367,9 @@ class Store:
 
     def events(self, rid: str) -> pd.DataFrame:
         """Events table of a recording."""
-        from neuroseq.data.recording import _normalise_events
+        from neuroseq.data.recording import normalise_events
 
-        return _normalise_events(pd.DataFrame(self._attrs(rid)["events"]))
+        return normalise_events(pd.DataFrame(self._attrs(rid)["events"]))
 
     def pipeline(self, rid: str) -> Pipeline | None:
         """The fitted preprocessing pipeline of a recording (inverts its scaling)."""

@@ -55,4 +55,6 @@ def write_metrics(res: dict[str, Any], path: str | Path, extra: dict | None = No
     """The flat metrics table (plus ``extra``) as JSON, written atomically."""
     out = {"metrics": _jsonable(res["rows"]), "conditions": res["details"]["conditions"],
            "n_samples": res["details"]["n_samples"]} | (extra or {})
+    if res["details"].get("not_applicable"):
+        out["not_applicable"] = res["details"]["not_applicable"]
     return write_json_atomic(path, out)

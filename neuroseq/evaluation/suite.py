@@ -102,12 +102,14 @@ def _default_conditions(real: RealSegments, generated: dict[str, Recording]) -> 
 
 
 def compare_to_real(real: RealSegments, generated: dict[str, Recording], *,
-             conditions: list[str] | None = None, hmm: dynamics.TDEHMM | None = None,
-             with_controls: bool = True, seed: int = 0) -> dict[str, Any]:
+                    conditions: list[str] | None = None, hmm: dynamics.TDEHMM | None = None,
+                    with_controls: bool = True, seed: int = 0) -> dict[str, Any]:
     """All metrics for every generated signal, the ceiling and the controls.
 
     Returns ``{"rows": {name: {metric: value}}, "details": {...}}``: ``rows`` is the flat table
-    (JSON-ready); ``details`` keeps arrays for figures (spectra, evoked, HMM statistics).
+    (JSON-ready); ``details`` keeps arrays for figures (spectra, evoked, HMM statistics) and,
+    for data without condition events (resting state), ``not_applicable``: the metrics that
+    need events, with the reason.
     """
     sf = real.sfreq
     n = min([real.reference.shape[1]] + [g.n_times for g in generated.values()])
@@ -131,6 +133,9 @@ def compare_to_real(real: RealSegments, generated: dict[str, Recording], *,
     rows: dict[str, dict[str, Any]] = {}
     details: dict[str, Any] = {"evoked": {"real": real_evoked}, "psd": {}, "n_samples": n,
                                "conditions": conds}
+    if not conds:
+        why = "the real data have no condition events in this stretch (e.g. resting state)"
+        details["not_applicable"] = {"evoked": why, "decoding": why}
     ceiling_dec: dict[str, Any] = {}  # real→real decoding, computed once
     f, p = fidelity.psd(ref, sf)
     details["psd"]["real"] = (f, p)
@@ -176,13 +181,22 @@ HEADLINE = [("discriminability", "real-vs-gen acc (0.5 best)"), ("psd_lsd_db", "
             ("decoding_generated_to_real", "gen→real decoding")]
 
 
-def headline_table(rows: dict[str, dict[str, Any]]) -> str:
-    """The metrics a user reads first, one row per signal, as a Markdown table."""
+_NEEDS_EVENTS = {"evoked_corr": "evoked", "decoding_generated_to_real": "decoding"}
+
+
+def headline_table(rows: dict[str, dict[str, Any]],
+                   not_applicable: dict[str, str] | None = None) -> str:
+    """The metrics a user reads first, one row per signal, as a Markdown table; metrics in
+    ``not_applicable`` (see :func:`compare_to_real`) read "n/a" with the reason below."""
+    na = not_applicable or {}
     head = "| signal | " + " | ".join(t for _, t in HEADLINE) + " |"
     lines = [head, "|" + "---|" * (len(HEADLINE) + 1)]
     for name, r in rows.items():
-        cells = [f"{r[k]:.3f}" if isinstance(r.get(k), float) else "—" for k, _ in HEADLINE]
+        cells = [f"{r[k]:.3f}" if isinstance(r.get(k), float) else
+                 "n/a" if _NEEDS_EVENTS.get(k) in na else "—" for k, _ in HEADLINE]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if na:
+        lines.append(f"\n{' and '.join(sorted(na))}: not applicable — {next(iter(na.values()))}.")
     some = next(iter(rows.values()), {})
     if "decoding_chance" in some:
         lines.append(f"\nDecoding: chance {some['decoding_chance']:.3f}, real→real ceiling "

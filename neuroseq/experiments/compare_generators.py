@@ -134,7 +134,7 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
                           forecast_json=out / "forecast.json",
                           title="neuroseq quickstart: GPT2MEG vs baselines vs real")
     timings["report"] = round(time.perf_counter() - t, 1)
-    table = headline_table(res["rows"])
+    table = headline_table(res["rows"], res["details"].get("not_applicable"))
     write_text_atomic(out / "headline.md", table + "\n\n" + fc.table(rows, curves) + "\n")
     return {"report": str(report), "metrics": str(out / "metrics.json"), "headline": table,
             "forecast": fc.table(rows, curves), "timings_s": timings,

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -242,7 +243,7 @@ def load_run(run_dir: str | Path, models: dict[str, type]) -> tuple[nn.Module, A
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # huggingface_hub prints a notice
             model = models[kind].from_pretrained(run / "model")
-    except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as err:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as err:
         raise NeuroseqError(f"cannot load the model weights of {run} ({type(err).__name__}: "
                             f"{str(err).splitlines()[0] if str(err) else ''}); the file "
                             f"{weights.name} is truncated or corrupt — train the run again or "

@@ -131,6 +131,18 @@ def _merge_csv(csv: Path, earlier: bytes) -> None:
     tmp.replace(csv)
 
 
+def check_checkpoint(path: Path) -> None:
+    """Refuse a truncated or corrupt checkpoint with a clear error before Lightning reads it
+    (loaded with ``weights_only=True``, memory-mapped, so only the index is read)."""
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except (RuntimeError, OSError, EOFError, ValueError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise NeuroseqError(f"checkpoint {path} is truncated or corrupt ({first}); delete it to "
+                            "restart from step 0 (`--no-resume`), or restore it from a copy.") \
+            from err
+
+
 def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
         run_dir: str | Path, cfg: TrainConfig | None = None, resume: bool = True,
         extra_config: dict[str, Any] | None = None, split_hash: str | None = None,
@@ -152,6 +164,8 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
         train_loader.bind(trainer)
     last = run_dir / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if resume and last.is_file() else None
+    if ckpt_path:
+        check_checkpoint(last)
     csv = run_dir / "metrics.csv"
     earlier = csv.read_bytes() if ckpt_path and csv.is_file() else None
     if ckpt_path:

@@ -43,3 +43,23 @@ def test_info_on_real_bids_root():
     assert r.exit_code == 0, r.output
     assert "128 eeg (uV)" in r.output and "256 Hz" in r.output
     assert "face-upright" in r.output and "sub-s01" not in r.output
+
+
+def test_array_inputs_take_their_facts_from_flags(meg_rec, tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((3, 500)) * 10)
+    r = CliRunner().invoke(main, ["info", str(tmp_path / "x.npy")])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "needs --sfreq, --ch-names, --ch-types" in r.output  # every missing field at once
+    r = CliRunner().invoke(main, ["info", str(tmp_path / "x.npy"), "--sfreq", "100"])
+    assert r.exit_code == 2 and "needs --ch-names, --ch-types" in r.output
+    r = CliRunner().invoke(main, ["info", str(tmp_path / "x.npy"), "--sfreq", "100",
+                                  "--ch-names", "Fz,Cz,Pz", "--ch-types", "eeg"])
+    assert r.exit_code == 0 and "3 eeg (uV)" in r.output and "100 Hz" in r.output, r.output
+    fif = tmp_path / "sub-01_task-vis_meg.fif"
+    meg_rec.save_fif(fif)
+    r = CliRunner().invoke(main, ["prepare", str(fif), "-o", str(tmp_path / "s.zarr"),
+                                  "--sfreq", "100"])
+    assert r.exit_code == 2 and "--sfreq, --ch-names and --ch-types describe .npy" in r.output
+    assert "--resample" in r.output

@@ -1,6 +1,7 @@
 """`neuroseq pretrain | generate | forecast` end to end on a small simulated store."""
 
 import json
+from pathlib import Path
 
 import mne
 import numpy as np
@@ -105,3 +106,103 @@ def test_clear_cli_errors(tmp_path):
     res = CliRunner().invoke(main, ["generate", "--checkpoint", str(tmp_path), "--seconds", "1",
                                     "--out", str(tmp_path / "x.fif")])
     assert res.exit_code == 2 and "not a finished run directory" in res.output
+
+
+def _npy_store(tmp_path, scale=50.0, seconds=200):
+    """An AR(1) 4-channel "EEG" of std ≈ ``scale`` µV without events, prepared into a store."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 100 * seconds)).astype(np.float32)
+    for i in range(1, x.shape[1]):
+        x[:, i] += 0.9 * x[:, i - 1]
+    np.save(tmp_path / "rest.npy", x / x.std() * scale)
+    store = tmp_path / "rest.zarr"
+    invoke("prepare", str(tmp_path / "rest.npy"), "-o", str(store), "--sfreq", "100",
+           "--ch-names", "Fz,Cz,Pz,Oz", "--ch-types", "eeg", "--clip", "4")
+    return store
+
+
+def test_generated_data_are_in_the_real_data_units(tmp_path):
+    """`generate` undoes the store's robust scaling: the .fif is in µV like the recording it
+    continues (the store holds robust units, ~1); `--units store` keeps the store's units."""
+    from neuroseq.data.store import Store
+    from neuroseq.generation.recording import read_generated
+
+    store = _npy_store(tmp_path, scale=50.0)
+    st = Store(store)
+    stored = st.read(st.ids[0])
+    physical = st.pipeline(st.ids[0]).inverse_scaling(stored, st.sensors(st.ids[0]).names)
+    assert np.median(physical.std(1)) > 40 * np.median(stored.std(1))  # the units differ
+    invoke("pretrain", "--config", "configs/linear_ar.yaml", "--out", str(tmp_path / "ar"),
+           f"data.store={store}", "data.window=65")
+    invoke("pretrain", "--config", "configs/gpt2meg_tiny.yaml", "--out", str(tmp_path / "gpt"),
+           f"data.store={store}", "train.max_steps=3", "train.val_check_interval=3", *TINY)
+    for name in ("ar", "gpt"):
+        out = tmp_path / f"{name}.fif"
+        invoke("generate", "--checkpoint", str(tmp_path / name), "--seconds", "4", "--out",
+               str(out))
+        rec, side = read_generated(out)
+        assert side["units"] == "physical"
+        ratio = np.median(rec.data.std(1) / physical.std(1))
+        assert 0.2 < ratio < 5, (name, ratio)
+    scaled = tmp_path / "scaled.fif"
+    invoke("generate", "--checkpoint", str(tmp_path / "ar"), "--seconds", "4", "--units",
+           "store", "--out", str(scaled))
+    rec, side = read_generated(scaled)
+    assert side["units"] == "store" and 0.2 < np.median(rec.data.std(1) / stored.std(1)) < 5
+
+
+def test_run_directories_work_from_anywhere(sim_store, tmp_path, monkeypatch):
+    """The run keeps the store as an absolute path, so it is usable from any folder."""
+    import shutil
+
+    work = tmp_path / "project"
+    work.mkdir()
+    shutil.copytree(sim_store, work / "data.zarr")
+    monkeypatch.chdir(work)
+    config = Path(__file__).parents[2] / "configs" / "linear_ar.yaml"
+    invoke("pretrain", "--config", str(config), "--out", "runs/ar", "data.store=data.zarr",
+           "data.window=65")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    text = invoke("generate", "--checkpoint", str(work / "runs" / "ar"), "--seconds", "2",
+                  "--out", "g.fif")
+    assert "generated 2 s" in text and (elsewhere / "g.fif").exists()
+    meta = json.loads((work / "runs" / "ar" / "meta.json").read_text())
+    assert meta["store"] == str(work / "data.zarr")
+
+
+def test_corrupt_checkpoints_give_one_line_and_exit_2(runs, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(runs / "gpt", broken)
+    weights = broken / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # truncated
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(broken), "--seconds", "1",
+                                    "--out", str(tmp_path / "x.fif")])
+    assert res.exit_code == 2 and "truncated or corrupt" in res.output, res.output
+    assert "Traceback" not in res.output
+    ckpt = broken / "checkpoints" / "last.ckpt"
+    ckpt.write_bytes(ckpt.read_bytes()[:5000])
+    cfg = broken / "config.yaml"
+    res = CliRunner().invoke(main, ["pretrain", "--config", str(cfg), "--out", str(broken),
+                                    "train.max_steps=70"])
+    assert res.exit_code == 2 and "checkpoint" in res.output and "truncated or corrupt" in \
+        res.output and "--no-resume" in res.output, res.output
+
+
+def test_resting_state_store_pretrains_generates_and_evaluates(tmp_path):
+    """Continuous data without events (any .npy, resting state) is a normal input: conditions
+    are all 0 and the evoked and decoding metrics say "not applicable"."""
+    store, run = _npy_store(tmp_path), tmp_path / "run"
+    invoke("pretrain", "--config", "configs/gpt2meg_tiny.yaml", "--out", str(run),
+           f"data.store={store}", "train.max_steps=3", "train.val_check_interval=3", *TINY)
+    assert json.loads((run / "meta.json").read_text())["condition_map"] == {}
+    gen = tmp_path / "gen.fif"
+    invoke("generate", "--checkpoint", str(run), "--seconds", "12", "--out", str(gen))
+    text = invoke("evaluate", "-g", f"GPT={gen}", "-o", str(tmp_path / "m.json"))
+    assert "evoked and decoding: not applicable" in text
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert set(m["not_applicable"]) == {"evoked", "decoding"} and m["conditions"] == []
+    assert "psd_lsd_db" in m["metrics"]["GPT"] and "evoked_corr" not in m["metrics"]["GPT"]
