@@ -105,8 +105,8 @@ def datasets(quick: bool) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
 
 def quality(quick: bool, rvq_steps: int, run_root: Path) -> list[dict]:
     from neuroseq.tokenizers import KMeansTokenizer, MuLawTokenizer, RVQCodec
-    from neuroseq.training.codec import fit_codec
     from neuroseq.tokenizers.metrics import reconstruction_metrics
+    from neuroseq.training.codec import fit_codec
 
     rows = []
     for name, (train, test, sfreq) in datasets(quick).items():

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from neuroseq._files import write_text_atomic
+from neuroseq.atomic import write_text_atomic
 from neuroseq.errors import NeuroseqError
 from neuroseq.training.trainer import TrainConfig
 

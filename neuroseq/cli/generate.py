@@ -68,7 +68,7 @@ def generate(run_dir: str, seconds: float, out: str, conditions: str, store: str
               "(default: the first run's).")
 def forecast(runs: tuple[str, ...], horizon: int, max_windows: int, out: str | None) -> None:
     """Next-step and multi-step forecasting on the test split, with repeat-last beside."""
-    from neuroseq._files import write_json_atomic
+    from neuroseq.atomic import write_json_atomic
     from neuroseq.evaluation import forecasting as fc
     from neuroseq.systems import load_run
 

@@ -78,7 +78,7 @@ def fit(kind: str, inputs: tuple[str, ...], out: str, split: str, sfreq: float |
 def encode(tokenizer: str, inputs: tuple[str, ...], out: str, split: str | None,
            sfreq: float | None) -> None:
     """Encode INPUTS with a saved TOKENIZER into one .npz."""
-    from neuroseq._logging import progress
+    from neuroseq.log import progress
     from neuroseq.tokenizers import load_tokenizer
     from neuroseq.tokenizers.io import open_inputs, save_codes, segments
 
@@ -101,8 +101,8 @@ def encode(tokenizer: str, inputs: tuple[str, ...], out: str, split: str | None,
               show_default=True)
 def decode(tokenizer: str, codes: str, out: str, fmt: str) -> None:
     """Decode a CODES .npz back to signals, one file per segment."""
-    from neuroseq._logging import progress
     from neuroseq.errors import DataError
+    from neuroseq.log import progress
     from neuroseq.tokenizers import load_tokenizer
     from neuroseq.tokenizers.io import load_codes, to_recording
 
@@ -134,7 +134,7 @@ def decode(tokenizer: str, codes: str, out: str, fmt: str) -> None:
 def evaluate(tokenizer: str, inputs: tuple[str, ...], split: str | None, sfreq: float | None,
              json_out: str | None) -> None:
     """Reconstruction quality, code usage, rate and speed of TOKENIZER on INPUTS."""
-    from neuroseq._logging import progress
+    from neuroseq.log import progress
     from neuroseq.tokenizers import load_tokenizer
     from neuroseq.tokenizers.io import open_inputs, segments
     from neuroseq.tokenizers.metrics import reconstruction_metrics

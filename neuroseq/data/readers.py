@@ -15,7 +15,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from neuroseq._logging import logger
 from neuroseq.data.events import (
     from_annotations,
     from_stim_channel,
@@ -24,6 +23,7 @@ from neuroseq.data.events import (
 )
 from neuroseq.data.recording import KINDS, SI_TO_UNIT, UNITS, Recording, Sensors
 from neuroseq.errors import DataError, FormatError, MissingFieldsError
+from neuroseq.log import logger
 
 #: file endings MNE reads (``mne.io.read_raw`` dispatches on them).
 MNE_EXTENSIONS = (".fif", ".fif.gz", ".con", ".sqd", ".ds", ".edf", ".bdf", ".vhdr", ".set",
@@ -44,7 +44,7 @@ def _ext(path: Path) -> str:
     return path.suffix.lower()
 
 
-def _entities(path: Path) -> dict[str, str | None]:
+def bids_entities(path: Path) -> dict[str, str | None]:
     ents = dict(re.findall(r"(sub|ses|task|run)-([a-zA-Z0-9]+)", path.name))
     return {"subject": ents.get("sub"), "session": ents.get("ses"), "task": ents.get("task"),
             "run": ents.get("run")}
@@ -118,7 +118,7 @@ def _read_mne(path: Path, exclude_bads: bool, events: pd.DataFrame | None,
                           "opens in mne.io.read_raw.") from err
     try:
         return _recording_from_raw(raw, str(path), exclude_bads=exclude_bads,
-                                   ents=_entities(path), events=events)
+                                   ents=bids_entities(path), events=events)
     except (OSError, ValueError, EOFError) as err:
         if isinstance(err, DataError):
             raise
@@ -259,7 +259,7 @@ def read_array(path: str | Path, *, sfreq: float | None = None,
             missing, str(path))
     sensors = _sensors_from_lists(ch_names, ch_types, data.shape[0], str(path))
     units = units or meta.get("units", "neuroseq")
-    ents = _entities(path)
+    ents = bids_entities(path)
     ents.update({k: meta[k] for k in ("subject", "session", "task") if k in meta})
     ents.update(ids)
     ev = events if events is not None else meta.get("events")
@@ -330,7 +330,7 @@ def read_libribrain_h5(path: str | Path, *, events: str | Path | pd.DataFrame | 
             logger.info("no LibriBrain events TSV found for %s", path)
     elif isinstance(events, (str, Path)):
         events = read_libribrain_events(events)
-    ents = {**_entities(path), **ids}
+    ents = {**bids_entities(path), **ids}
     rec = Recording(data=_apply_units(data, sensors, units, str(path)), sfreq=float(sfreq),
                     sensors=sensors, subject=ents.get("subject") or "01",
                     session=ents.get("session"), task=ents.get("task"), events=events,

@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from neuroseq._logging import logger
 from neuroseq.data.recording import SI_TO_UNIT, Recording, Sensors, make_events
 from neuroseq.errors import DataError
+from neuroseq.log import logger
 
 HEAD_CENTER = np.array([0.0, 0.0, 0.04])
 _CORR_LENGTH = 0.02  # m: background activity of sources closer than this is correlated

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neuroseq._logging import logger, progress
 from neuroseq.data.preprocess import Pipeline
 from neuroseq.data.readers import (
     ARRAY_FACTS,
@@ -39,6 +38,7 @@ from neuroseq.data.readers import (
 from neuroseq.data.recording import Recording, Sensors
 from neuroseq.data.splits import Split, SplitSpec
 from neuroseq.errors import DataError, FormatError
+from neuroseq.log import logger, progress
 
 STORE_FORMAT = 1
 
@@ -248,14 +248,14 @@ class _IdProbe:
     """Entities of a source from its name, to assign store ids before reading."""
 
     def __init__(self, src: Source) -> None:
-        from neuroseq.data.readers import _entities
+        from neuroseq.data.readers import bids_entities
 
         if type(src).__name__ == "BIDSPath":
             self.subject, self.session, self.task = src.subject, src.session, src.task
             if src.run:
                 self.task = f"{self.task}_run-{src.run}"
         else:
-            e = _entities(Path(str(src)))
+            e = bids_entities(Path(str(src)))
             self.subject, self.session, self.task = e["subject"] or "01", e["session"], e["task"]
             if e["run"] and self.task:
                 self.task = f"{self.task}_run-{e['run']}"

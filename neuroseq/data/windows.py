@@ -24,11 +24,11 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from neuroseq._logging import logger
 from neuroseq.data.events import condition_timeline
 from neuroseq.data.recording import KINDS, Recording, Sensors
 from neuroseq.data.splits import Split, SplitSpec, sample_spans
 from neuroseq.errors import DataError
+from neuroseq.log import logger
 
 
 class InMemoryCorpus:
@@ -142,9 +142,10 @@ class WindowDataset(_Base):
     """Fixed-length windows with a stride, inside the spans of one split.
 
     Each item: ``x`` float32 ``[C, W]``, ``mask`` bool ``[C]``, ``sensors`` (see
-    :func:`sensor_block`; ``ids`` index ``channel_vocab``), ``subject`` long, ``condition`` long ``[W]``
-    (0 = no condition; the id of ``condition_map[value]`` during ``condition_seconds`` after
-    each matching event onset, or its duration when ``condition_seconds`` is None).
+    :func:`sensor_block`; ``ids`` index ``channel_vocab``), ``subject`` long, ``condition``
+    long ``[W]`` (0 = no condition; the id of ``condition_map[value]`` during
+    ``condition_seconds`` after each matching event onset, or its duration when
+    ``condition_seconds`` is None).
 
     Parameters
     ----------

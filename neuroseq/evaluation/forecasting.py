@@ -22,9 +22,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from neuroseq._logging import progress
 from neuroseq.data.windows import TokenCollate, WindowDataset
 from neuroseq.generation.sampler import SamplingConfig, generate_tokens
+from neuroseq.log import progress
 from neuroseq.models.linear_ar import LinearAR, RepeatLast
 from neuroseq.objectives.next_token import NextTokenObjective
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroseq._files import write_json_atomic
+from neuroseq.atomic import write_json_atomic
 from neuroseq.data.store import Store
 from neuroseq.errors import DataError
 from neuroseq.evaluation.dynamics import TDEHMM

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neuroseq._logging import logger, progress
 from neuroseq.data.recording import Recording
 from neuroseq.errors import DataError
 from neuroseq.evaluation import controls, decoding, dynamics, evoked, fidelity
+from neuroseq.log import logger, progress
 
 CEILING, PHASE, NOISE = "real (held out)", "phase-randomised", "white noise"
 

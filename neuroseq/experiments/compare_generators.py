@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from neuroseq._files import write_json_atomic, write_text_atomic
-from neuroseq._logging import logger
+from neuroseq.atomic import write_json_atomic, write_text_atomic
+from neuroseq.log import logger
 
 #: steps and seconds per profile: "default" (≈ 10 min on 2 cores) and "smoke" (tests)
 PROFILES: dict[str, dict[str, Any]] = {

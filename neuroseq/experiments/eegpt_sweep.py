@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from neuroseq._files import write_json_atomic, write_text_atomic
-from neuroseq._logging import logger, progress
+from neuroseq.atomic import write_json_atomic, write_text_atomic
 from neuroseq.errors import NeuroseqError
+from neuroseq.log import logger, progress
 
 SWEEP_KEYS = {"store", "pretrain", "pretrain_overrides", "finetune", "finetune_overrides",
               "sizes", "fractions", "graph_layers"}

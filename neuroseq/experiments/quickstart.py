@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from neuroseq.atomic import write_json_atomic
 from neuroseq.data import samples
-from neuroseq._files import write_json_atomic
-from neuroseq._logging import logger
 from neuroseq.data.preprocess import Clip, Pipeline, Resample, RobustScale
 from neuroseq.data.splits import SplitSpec
 from neuroseq.data.store import prepare
 from neuroseq.data.windows import WindowDataset
+from neuroseq.log import logger
 
 
 def _simulated_inputs(out: Path, seed: int, duration: float) -> list[Path]:
@@ -66,7 +66,8 @@ def run(out: str | Path = "neuroseq_quickstart", *, simulated: bool | None = Non
     """Run the quickstart and return its summary (also written to ``summary.json``).
 
     ``profile=None`` only prepares the store; ``"default"`` or ``"smoke"`` then runs the full
-    pipeline (:func:`~neuroseq.experiments.compare_generators.run_pipeline`) and adds its summary under ``results``.
+    pipeline (:func:`~neuroseq.experiments.compare_generators.run_pipeline`) and adds its
+    summary under ``results``.
     """
     from neuroseq.data.readers import find_recordings, read_recording
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neuroseq._files import write_json_atomic
+from neuroseq.atomic import write_json_atomic
 from neuroseq.data.events import condition_timeline, synthetic_timeline, timeline_events
 from neuroseq.data.recording import Recording
 from neuroseq.data.splits import sample_spans

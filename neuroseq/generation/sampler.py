@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neuroseq._logging import progress
+from neuroseq.log import progress
 
 
 @dataclass

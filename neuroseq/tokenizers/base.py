@@ -18,8 +18,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from neuroseq import __version__
-from neuroseq._logging import logger
 from neuroseq.errors import DataError, FormatError, NeuroseqError
+from neuroseq.log import logger
 
 ArrayLike = np.ndarray | torch.Tensor
 CONFIG_FILE = "config.json"

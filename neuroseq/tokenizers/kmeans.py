@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neuroseq._logging import logger
+from neuroseq.log import logger
 from neuroseq.tokenizers.base import Tokenizer
 from neuroseq.tokenizers.mulaw import robust_stats
 

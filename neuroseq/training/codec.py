@@ -17,8 +17,8 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
-from neuroseq._logging import logger
 from neuroseq.errors import DataError
+from neuroseq.log import logger
 from neuroseq.objectives.codec import CodecObjective
 from neuroseq.tokenizers.rvq import CropDataset, RVQCodec
 from neuroseq.training.module import TaskModule

@@ -31,12 +31,12 @@ from safetensors import SafetensorError
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from neuroseq._files import write_json_atomic
-from neuroseq._logging import logger
+from neuroseq.atomic import write_json_atomic
 from neuroseq.config import save_config, train_config
 from neuroseq.data.store import Store
 from neuroseq.data.windows import pad_collate
 from neuroseq.errors import NeuroseqError
+from neuroseq.log import logger
 from neuroseq.tokenizers import Tokenizer
 from neuroseq.training.loader import ResumableLoader
 from neuroseq.training.module import TaskModule

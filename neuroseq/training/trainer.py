@@ -25,8 +25,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from neuroseq import __version__
-from neuroseq._logging import logger, progress_enabled
 from neuroseq.errors import NeuroseqError
+from neuroseq.log import logger, progress_enabled
 from neuroseq.training.loader import ResumableLoader
 
 

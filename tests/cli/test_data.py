@@ -4,8 +4,8 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from neuroseq.data import samples
 from neuroseq.cli import main
+from neuroseq.data import samples
 
 
 def test_info_prepare_and_errors(meg_rec, tmp_path):

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from neuroseq.cli import main
-from neuroseq.experiments.eegpt_sweep import load_sweep, power_law, size_overrides
 from neuroseq.errors import NeuroseqError
+from neuroseq.experiments.eegpt_sweep import load_sweep, power_law, size_overrides
 
 
 def test_power_law_recovers_a_known_exponent():

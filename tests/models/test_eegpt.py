@@ -6,8 +6,8 @@ import torch
 
 from neuroseq.errors import DataError
 from neuroseq.models.eegpt import EEGPT, ETE, TEG, patchify
-from neuroseq.models.layers import rope
 from neuroseq.models.electrodes import ElectrodeVocab
+from neuroseq.models.layers import rope
 from neuroseq.objectives.patch import MaskedPatchObjective, MultiTaskObjective, NextPatchObjective
 
 KW = {"patch_len": 32, "preset": "tiny"}

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from neuroseq.cli import main
 from neuroseq.config import parse_overrides
-from neuroseq.systems import load_config
 from neuroseq.errors import NeuroseqError
+from neuroseq.systems import load_config
 
 TINY = ["model.d_model=32", "model.n_layers=1", "model.context=64", "data.window=65",
         "data.stride=32", "data.batch_size=4", "train.checkpoint_every_n_steps=20",
