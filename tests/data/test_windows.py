@@ -79,3 +79,32 @@ def test_windows_from_store_are_lazy_and_match(tmp_path):
     assert {rid for rid, _ in val.items} == {"sub-s2_task-t"}
     rid, s = val.items[3]
     np.testing.assert_allclose(val[3]["x"].numpy(), recs[1].data[:, s:s + 128], atol=1e-4)
+
+
+def test_one_batch_layout_with_a_sensors_block(meg_rec, eeg_rec):
+    """Recordings with different sensor sets batch into x, mask and a sensors block (vocabulary
+    ids, positions in m, orientations, kinds) that models read directly."""
+    from neuroseq.data.recording import KINDS
+
+    meg, eeg = meg_rec.pick(np.arange(6)), eeg_rec.pick(np.arange(4))
+    vocab = meg.ch_names + eeg.ch_names
+    sets = [WindowDataset(InMemoryCorpus([r]), window=50, split=None, channel_vocab=vocab)
+            for r in (meg, eeg)]
+    b = pad_collate([sets[0][0], sets[1][0]])
+    assert b["x"].shape == (2, 6, 50) and b["mask"].tolist() == [[True] * 6, [True] * 4 + [False] * 2]
+    s = b["sensors"]
+    assert set(s) == {"ids", "pos", "ori", "kind"} and s["pos"].shape == (2, 6, 3)
+    np.testing.assert_allclose(s["pos"][0].numpy(), meg.sensors.positions, atol=1e-6)
+    np.testing.assert_allclose(s["ori"][0].numpy(), meg.sensors.orientations, atol=1e-6)
+    assert [KINDS[k] for k in s["kind"][0].tolist()] == meg.sensors.kinds
+    assert s["kind"][1, :4].tolist() == [KINDS.index("eeg")] * 4 and (s["pos"][1, 4:] == 0).all()
+    assert s["ids"][1, :4].tolist() == [6, 7, 8, 9]  # the EEG names follow the MEG ones
+
+
+def test_a_vocabulary_maps_sensor_ids(meg_rec):
+    class Vocab:  # any object with ids(names), e.g. EEGPT's electrode vocabulary
+        def ids(self, names):
+            return torch.arange(len(names)) + 100
+
+    ds = WindowDataset(InMemoryCorpus([meg_rec]), window=50, split=None, vocab=Vocab())
+    assert ds[0]["sensors"]["ids"][:3].tolist() == [100, 101, 102]

@@ -52,3 +52,21 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path):
     with pytest.raises(NeuroseqError, match="loss is nan at step 0"):
         fit(TaskModule(nn.Linear(4, 1), bad), loader(), run_dir=tmp_path,
             cfg=TrainConfig(max_steps=5))
+
+
+def test_parameter_groups_set_learning_rates_and_freeze(tmp_path):
+    """Per-module learning rates (MEG-XL fine-tuning: backbone 1e-5, head 1e-3) and frozen
+    modules (LoRA): the frozen part does not move, the slow part moves less than the fast."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 1))
+    before = [m.weight.detach().clone() for m in model]
+    groups = [{"prefix": "0.", "frozen": True}, {"prefix": "1.", "lr": 1e-4}]
+    module = TaskModule(model, mse, lr=0.05, max_steps=20, param_groups=groups)
+    lrs = sorted({g["lr"] for g in module.optimizer_groups()})
+    assert lrs == [1e-4, 0.05] and not model[0].weight.requires_grad
+    fit(module, loader(), run_dir=tmp_path, cfg=TrainConfig(max_steps=20, loggers=("csv",)))
+    moved = [float((m.weight - b).abs().max()) for m, b in zip(model, before, strict=True)]
+    assert moved[0] == 0.0 and 0 < moved[1] < 0.2 * moved[2]
+    with pytest.raises(NeuroseqError, match="matches no parameter"):
+        TaskModule(model, mse, param_groups=[{"prefix": "head.", "lr": 1e-3}])
+    with pytest.raises(NeuroseqError, match="needs a 'prefix'"):
+        TaskModule(model, mse, param_groups=[{"lr": 1e-3}])
