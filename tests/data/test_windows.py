@@ -91,7 +91,8 @@ def test_one_batch_layout_with_a_sensors_block(meg_rec, eeg_rec):
     sets = [WindowDataset(InMemoryCorpus([r]), window=50, split=None, channel_vocab=vocab)
             for r in (meg, eeg)]
     b = pad_collate([sets[0][0], sets[1][0]])
-    assert b["x"].shape == (2, 6, 50) and b["mask"].tolist() == [[True] * 6, [True] * 4 + [False] * 2]
+    assert b["x"].shape == (2, 6, 50)
+    assert b["mask"].tolist() == [[True] * 6, [True] * 4 + [False] * 2]
     s = b["sensors"]
     assert set(s) == {"ids", "pos", "ori", "kind"} and s["pos"].shape == (2, 6, 3)
     np.testing.assert_allclose(s["pos"][0].numpy(), meg.sensors.positions, atol=1e-6)
