@@ -25,8 +25,9 @@ def _rate(fn, starts) -> float:
 
 
 def main() -> None:
+    from neuroseq.data.preparation import prepare
     from neuroseq.data.simulate import simulate_meg
-    from neuroseq.data.store import Store, prepare
+    from neuroseq.data.store import Store
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--minutes", type=float, default=20.0, help="minutes per recording")

@@ -39,10 +39,10 @@ def small_rec():
 @pytest.fixture(scope="session")
 def sim_store(tmp_path_factory):
     """A store of 2 × 120 s of simulated 8-channel EEG at 100 Hz with a time split, 2 conditions."""
+    from neuroseq.data.preparation import prepare
     from neuroseq.data.preprocess import Clip, Pipeline, RobustScale
     from neuroseq.data.simulate import simulate_eeg
     from neuroseq.data.splits import SplitSpec
-    from neuroseq.data.store import prepare
 
     root = tmp_path_factory.mktemp("store")
     files = []

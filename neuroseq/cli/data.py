@@ -98,8 +98,8 @@ def prepare(inputs: tuple[str, ...], out: str, resample: float | None, l_freq: f
             ch_names: str | None, ch_types: str | None) -> None:
     """Prepare files, directories or BIDS roots into a zarr store."""
     from neuroseq.data import preprocess as P
+    from neuroseq.data.preparation import prepare as prepare_store
     from neuroseq.data.splits import SplitSpec
-    from neuroseq.data.store import prepare as prepare_store
 
     kw = array_kwargs(inputs, sfreq, ch_names, ch_types)
     steps: list[P.Step] = []

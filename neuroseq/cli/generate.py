@@ -68,7 +68,7 @@ def generate(run_dir: str, seconds: float, out: str, conditions: str, store: str
               "(default: the first run's).")
 def forecast(runs: tuple[str, ...], horizon: int, max_windows: int, out: str | None) -> None:
     """Next-step and multi-step forecasting on the test split, with repeat-last beside."""
-    from neuroseq.atomic import write_json_atomic
+    from neuroseq.atomic import write_json_atomic, write_text_atomic
     from neuroseq.evaluation import forecasting as fc
     from neuroseq.systems import load_run
 
@@ -81,7 +81,7 @@ def forecast(runs: tuple[str, ...], horizon: int, max_windows: int, out: str | N
     dest = Path(out or runs[0])
     dest.mkdir(parents=True, exist_ok=True)
     md = fc.table(rows, curves)
-    (dest / "forecast.md").write_text(md + "\n")
+    write_text_atomic(dest / "forecast.md", md + "\n")
     write_json_atomic(dest / "forecast.json", {
         "next_step": rows, "multi_step_mse": {k: v.tolist() for k, v in curves.items()},
         "test_windows": len(ds), "horizon": horizon})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ def tokenize() -> None:
     """Fit tokenizers and turn recordings into codes and back."""
 
 
-@tokenize.command()
+@tokenize.command(name="fit")
 @click.argument("kind", type=click.Choice(["mulaw", "kmeans", "rvq"]))
 @INPUTS
 @click.option("--out", "-o", required=True, help="Directory for the fitted tokenizer.")
@@ -46,9 +45,10 @@ def tokenize() -> None:
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="rvq: learning rate.")
 @click.option("--accelerator", default="auto", show_default=True, help="rvq: cpu, gpu or auto.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def fit(kind: str, inputs: tuple[str, ...], out: str, split: str, sfreq: float | None, mu: float,
-        n_bins: int, vocab_size: int, segment: int, hop: int | None, preset: str, steps: int,
-        batch_size: int, crop_seconds: float, lr: float, accelerator: str, seed: int) -> None:
+def fit_tokenizer(kind: str, inputs: tuple[str, ...], out: str, split: str, sfreq: float | None,
+                  mu: float, n_bins: int, vocab_size: int, segment: int, hop: int | None,
+                  preset: str, steps: int, batch_size: int, crop_seconds: float, lr: float,
+                  accelerator: str, seed: int) -> None:
     """Fit a tokenizer of KIND on INPUTS (a store's training split, or files)."""
     from neuroseq.tokenizers import KMeansTokenizer, MuLawTokenizer, RVQCodec
     from neuroseq.tokenizers.io import fit_data, open_inputs
@@ -131,9 +131,10 @@ def decode(tokenizer: str, codes: str, out: str, fmt: str) -> None:
 @SPLIT
 @SFREQ
 @click.option("--json", "json_out", type=click.Path(), default=None, help="Also write JSON.")
-def evaluate(tokenizer: str, inputs: tuple[str, ...], split: str | None, sfreq: float | None,
-             json_out: str | None) -> None:
+def evaluate_tokenizer(tokenizer: str, inputs: tuple[str, ...], split: str | None,
+                       sfreq: float | None, json_out: str | None) -> None:
     """Reconstruction quality, code usage, rate and speed of TOKENIZER on INPUTS."""
+    from neuroseq.atomic import write_json_atomic
     from neuroseq.log import progress
     from neuroseq.tokenizers import load_tokenizer
     from neuroseq.tokenizers.io import open_inputs, segments
@@ -155,5 +156,5 @@ def evaluate(tokenizer: str, inputs: tuple[str, ...], split: str | None, sfreq: 
         val = ", ".join(f"{x:.1f}" for x in v) if isinstance(v, list) else f"{v:.4g}"
         click.echo(f"  {k:<24} {val}")
     if json_out:
-        Path(json_out).write_text(json.dumps({"summary": summary, "segments": rows}, indent=1))
+        write_json_atomic(json_out, {"summary": summary, "segments": rows})
         click.echo(f"  written to {json_out}")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neuroseq.atomic import write_json_atomic
 from neuroseq.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -170,7 +171,7 @@ class Split:
     def save(self, path: str | Path) -> str:
         """Write the split JSON (with its hash) and return the hash."""
         d = self.to_dict() | {"sha256": self.hash}
-        Path(path).write_text(json.dumps(d, indent=1))
+        write_json_atomic(path, d)
         return self.hash
 
     @classmethod

@@ -16,9 +16,9 @@ import numpy as np
 
 from neuroseq.atomic import write_json_atomic
 from neuroseq.data import samples
+from neuroseq.data.preparation import prepare
 from neuroseq.data.preprocess import Clip, Pipeline, Resample, RobustScale
 from neuroseq.data.splits import SplitSpec
-from neuroseq.data.store import prepare
 from neuroseq.data.windows import WindowDataset
 from neuroseq.log import logger
 

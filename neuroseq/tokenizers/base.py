@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from neuroseq import __version__
+from neuroseq.atomic import write_json_atomic
 from neuroseq.errors import DataError, FormatError, NeuroseqError
 from neuroseq.log import logger
 
@@ -317,9 +318,7 @@ class Tokenizer(ABC):
         tmp = d / (STATE_FILE + ".tmp")
         save_file(state, str(tmp))
         tmp.replace(d / STATE_FILE)
-        tmp = d / (CONFIG_FILE + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=1))
-        tmp.replace(d / CONFIG_FILE)
+        write_json_atomic(d / CONFIG_FILE, meta)
         return d
 
     @classmethod

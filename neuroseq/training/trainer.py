@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import platform
 import warnings
@@ -25,6 +24,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from neuroseq import __version__
+from neuroseq.atomic import write_json_atomic
 from neuroseq.errors import NeuroseqError
 from neuroseq.log import logger, progress_enabled
 from neuroseq.training.loader import ResumableLoader
@@ -185,7 +185,5 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
                 "versions": versions(), "split_hash": split_hash,
                 "global_step": trainer.global_step, "metrics": metrics,
                 "checkpoints_sha256": ckpts, "resumed_from": ckpt_path}
-        tmp = run_dir / "run.json.tmp"
-        tmp.write_text(json.dumps(info, indent=1, default=str))
-        tmp.replace(run_dir / "run.json")
+        write_json_atomic(run_dir / "run.json", info)
     return trainer

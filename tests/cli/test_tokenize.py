@@ -16,8 +16,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 def files(meg_rec, tmp_path_factory):
     d = tmp_path_factory.mktemp("tok")
     fif = meg_rec.save_fif(str(d / "rec_raw.fif"))
+    from neuroseq.data.preparation import prepare
     from neuroseq.data.splits import SplitSpec
-    from neuroseq.data.store import prepare
 
     prepare([fif], d / "store.zarr", split=SplitSpec("time", {"n_val": 2, "n_test": 2}))
     return d

@@ -8,13 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuroseq.data.readers import (
-    find_bids_recordings,
-    find_recordings,
-    read_array,
-    read_libribrain_h5,
-    read_recording,
-)
+from neuroseq.data.array_readers import read_array, read_libribrain_h5
+from neuroseq.data.readers import find_bids_recordings, find_recordings, read_recording
 from neuroseq.errors import DataError, FormatError, MissingFieldsError
 
 

@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from neuroseq.data.preparation import prepare
 from neuroseq.data.preprocess import Pipeline, Resample, RobustScale
 from neuroseq.data.readers import read_recording
 from neuroseq.data.splits import SplitSpec
-from neuroseq.data.store import Store, prepare
+from neuroseq.data.store import Store
 from neuroseq.errors import DataError, FormatError
 
 
@@ -83,7 +84,7 @@ def test_failures_keep_the_rest_and_existing_stores_are_protected(fif_corpus, tm
 
 
 def _flaky(monkeypatch, failing):
-    from neuroseq.data import store as store_mod
+    from neuroseq.data import preparation as store_mod
 
     real = store_mod.read_recording
 
@@ -111,7 +112,7 @@ def test_every_recording_failing_leaves_nothing(fif_corpus, tmp_path, monkeypatc
 
 
 def test_overwrite_swaps_only_a_complete_store(fif_corpus, tmp_path, monkeypatch):
-    from neuroseq.data import store as store_mod
+    from neuroseq.data import preparation as store_mod
 
     old = prepare(fif_corpus[:1], tmp_path / "s.zarr")
     assert old.ids == ["sub-01_task-vis"]

@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from neuroseq.data.preparation import prepare
 from neuroseq.data.recording import Recording, Sensors, make_events
 from neuroseq.data.splits import SplitSpec
-from neuroseq.data.store import prepare
 from neuroseq.data.windows import EpochDataset, InMemoryCorpus, WindowDataset, pad_collate
 from neuroseq.errors import DataError
 
