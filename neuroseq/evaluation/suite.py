@@ -196,7 +196,8 @@ def headline_table(rows: dict[str, dict[str, Any]],
                  "n/a" if _NEEDS_EVENTS.get(k) in na else "—" for k, _ in HEADLINE]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if na:
-        lines.append(f"\n{' and '.join(sorted(na))}: not applicable — {next(iter(na.values()))}.")
+        named = " and ".join(k for k in ("evoked", "decoding") if k in na)
+        lines.append(f"\n{named}: not applicable — {next(iter(na.values()))}.")
     some = next(iter(rows.values()), {})
     if "decoding_chance" in some:
         lines.append(f"\nDecoding: chance {some['decoding_chance']:.3f}, real→real ceiling "

@@ -86,7 +86,7 @@ def test_one_batch_layout_with_a_sensors_block(meg_rec, eeg_rec):
     ids, positions in m, orientations, kinds) that models read directly."""
     from neuroseq.data.recording import KINDS
 
-    meg, eeg = meg_rec.pick(np.arange(6)), eeg_rec.pick(np.arange(4))
+    meg, eeg = meg_rec.copy().pick(np.arange(6)), eeg_rec.copy().pick(np.arange(4))
     vocab = meg.ch_names + eeg.ch_names
     sets = [WindowDataset(InMemoryCorpus([r]), window=50, split=None, channel_vocab=vocab)
             for r in (meg, eeg)]
