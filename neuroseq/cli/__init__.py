@@ -24,6 +24,15 @@ from neuroseq.errors import MissingFieldsError, NeuroseqError
 
 #: Python argument → command-line flag, for errors raised by the library
 FLAGS = {"sfreq": "--sfreq", "ch_names": "--ch-names", "ch_types": "--ch-types"}
+#: how library messages name Python arguments → how the command line names them
+PHRASES = {"on_flat='drop'": "--on-flat drop", "overwrite=True": "--overwrite"}
+
+
+def cli_phrasing(message: str) -> str:
+    """A library error message with its Python arguments named as command-line flags."""
+    for python, flag in PHRASES.items():
+        message = message.replace(python, flag)
+    return message
 
 
 class _Group(click.Group):
@@ -41,7 +50,7 @@ class _Group(click.Group):
                         "file's name and .json.", fg="red", err=True)
             sys.exit(2)
         except NeuroseqError as err:
-            click.secho(f"error: {err}", fg="red", err=True)
+            click.secho(f"error: {cli_phrasing(str(err))}", fg="red", err=True)
             sys.exit(2)
 
 

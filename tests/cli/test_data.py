@@ -63,3 +63,17 @@ def test_array_inputs_take_their_facts_from_flags(meg_rec, tmp_path):
                                   "--sfreq", "100"])
     assert r.exit_code == 2 and "--sfreq, --ch-names and --ch-types describe .npy" in r.output
     assert "--resample" in r.output
+
+
+def test_failed_prepare_names_cli_flags_and_leaves_no_store(meg_rec, tmp_path):
+    rec = meg_rec.copy()
+    rec.data[5] = 0.0  # a flat channel
+    fif = tmp_path / "sub-01_task-vis_meg.fif"
+    rec.save_fif(fif)
+    r = CliRunner().invoke(main, ["prepare", str(fif), "-o", str(tmp_path / "s.zarr")])
+    assert r.exit_code == 2 and "no store was written" in r.output
+    assert "--on-flat drop" in r.output and "on_flat=" not in r.output
+    assert not any("zarr" in p.name for p in tmp_path.iterdir())
+    r = CliRunner().invoke(main, ["prepare", str(fif), "-o", str(tmp_path / "s.zarr"),
+                                  "--on-flat", "drop"])
+    assert r.exit_code == 0 and (tmp_path / "s.zarr").is_dir(), r.output
