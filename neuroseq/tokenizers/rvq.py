@@ -155,6 +155,12 @@ class RVQCodec(Tokenizer):
     def _fit(self, arrays: list[np.ndarray], **kwargs: Any) -> None:
         self.fit(arrays)
 
+    def codebook_vectors(self) -> torch.Tensor:
+        """The codebook vectors of every level, ``[n_levels, vocab_size, codebook_dim]`` (what
+        MEG-XL's model embeds a code with)."""
+        return torch.stack([vq.codebook.detach().reshape(self.vocab_size, -1)
+                            for vq in self.model.quantizer.levels])
+
     def scale_of(self, x: ArrayLike) -> ArrayLike:
         """Per-channel RMS of ``x[B, C, T]`` → ``[B, C, 1]`` (pass to :meth:`decode`)."""
         t, was_numpy, was_2d = as_batch(x)
