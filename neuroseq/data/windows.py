@@ -286,14 +286,14 @@ def _pad(vals: list[torch.Tensor], n: int) -> list[torch.Tensor]:
 def pad_collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack items into the shared batch layout, zero-padding ``x``, ``mask`` and every tensor
     of the ``sensors`` block to the largest channel count (``mask`` is False on padding).
-    Strings (``task``) become a list."""
+    Strings (``task``) and lists (``words``) become a list per batch."""
     n_ch = max(b["x"].shape[0] for b in batch)
     out: dict[str, Any] = {}
     for key in batch[0]:
         vals = [b[key] for b in batch]
         if key == "sensors":
             out[key] = {k: torch.stack(_pad([v[k] for v in vals], n_ch)) for k in vals[0]}
-        elif isinstance(vals[0], str):
+        elif isinstance(vals[0], str | list):
             out[key] = vals
         elif key in ("x", "mask"):
             out[key] = torch.stack(_pad(vals, n_ch))
