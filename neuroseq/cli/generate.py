@@ -25,12 +25,16 @@ import click
 @click.option("--shift", type=int, default=10, show_default=True,
               help="New tokens per sliding-window restart.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--context-seconds", type=float, default=None,
+              help="Seconds of real context to seed with (default: the model's context). Give "
+              "every model the same value to judge their files together.")
 @click.option("--units", type=click.Choice(["physical", "store"]), default="physical",
               show_default=True, help="physical: undo the store's scaling (fT, fT/cm, µV as "
               "the file says); store: the store's robust-scaled units.")
 def generate(run_dir: str, seconds: float, out: str, conditions: str, store: str | None,
              split: str, recording: str | None, temperature: float, top_p: float,
-             top_k: int | None, shift: int, seed: int, units: str) -> None:
+             top_k: int | None, shift: int, seed: int, context_seconds: float | None,
+             units: str) -> None:
     """Generate SECONDS of signal from a trained run, seeded with real context."""
     import numpy as np
 
@@ -48,7 +52,8 @@ def generate(run_dir: str, seconds: float, out: str, conditions: str, store: str
     cfg = SamplingConfig(temperature=temperature, top_p=top_p, top_k=top_k, shift=shift,
                          seed=seed)
     rec = generate_recording(model, tok, meta, st, seconds, conditions=conditions, split=split,
-                             recording=recording, cfg=cfg, units=units)
+                             recording=recording, cfg=cfg, units=units,
+                             context_seconds=context_seconds)
     if out.endswith(".npy"):
         np.save(out, rec.data)
     else:

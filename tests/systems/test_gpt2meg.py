@@ -206,3 +206,17 @@ def test_resting_state_store_pretrains_generates_and_evaluates(tmp_path):
     m = json.loads((tmp_path / "m.json").read_text())
     assert set(m["not_applicable"]) == {"evoked", "decoding"} and m["conditions"] == []
     assert "psd_lsd_db" in m["metrics"]["GPT"] and "evoked_corr" not in m["metrics"]["GPT"]
+
+
+def test_one_context_lets_models_be_judged_together(runs, tmp_path):
+    """Files generated with the same --context-seconds continue the same real stretch."""
+    from neuroseq.generation.recording import read_generated
+
+    sides = []
+    for run in ("gpt", "ar"):
+        out = tmp_path / f"{run}.fif"
+        invoke("generate", "--checkpoint", str(runs / run), "--seconds", "2",
+               "--context-seconds", "0.64", "--out", str(out))
+        sides.append(read_generated(out)[1])
+    assert sides[0]["start_sample"] == sides[1]["start_sample"]
+    assert sides[0]["context_samples"] == 64
