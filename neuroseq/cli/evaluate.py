@@ -25,6 +25,10 @@ _store_opt = click.option("--store", default=None,
                           help="Store holding the real data (default: from the sidecar JSON).")
 _hmm_opt = click.option("--hmm-states", type=int, default=6, show_default=True,
                         help="TDE-HMM states (paper: 12).")
+_band_opt = click.option("--band", nargs=2, type=float, default=None, metavar="LO HI",
+                         help="The real data's passband in Hz (default: the store's band-pass, "
+                         "if it applied one): spectral distances inside it, excess power "
+                         "outside it reported on its own.")
 _pca_opt = click.option("--hmm-pca", type=int, default=20, show_default=True,
                         help="PCA components after time-delay embedding (paper: 80).")
 
@@ -34,17 +38,19 @@ _pca_opt = click.option("--hmm-pca", type=int, default=20, show_default=True,
 @_store_opt
 @_hmm_opt
 @_pca_opt
+@_band_opt
 @click.option("--out", "-o", default="metrics.json", show_default=True)
 def evaluate(generated: tuple[str, ...], store: str | None, hmm_states: int, hmm_pca: int,
-             out: str) -> None:
+             band: tuple[float, float] | None, out: str) -> None:
     """Judge generated recordings against the real data they continue; write metrics JSON."""
     from neuroseq.evaluation.judge import judge, write_metrics
     from neuroseq.evaluation.suite import headline_table
 
     _, res, _ = judge(_pairs(generated, "generated file"), store=store, hmm_states=hmm_states,
-                      hmm_pca=hmm_pca)
+                      hmm_pca=hmm_pca, passband=band)
     write_metrics(res, out)
-    click.echo(headline_table(res["rows"], res["details"].get("not_applicable")))
+    click.echo(headline_table(res["rows"], res["details"].get("not_applicable"),
+                              res["details"].get("passband_hz")))
     click.echo(f"metrics -> {out}")
 
 
@@ -53,22 +59,25 @@ def evaluate(generated: tuple[str, ...], store: str | None, hmm_states: int, hmm
 @_store_opt
 @_hmm_opt
 @_pca_opt
+@_band_opt
 @click.option("--run", "runs", multiple=True, help="NAME=RUN directory whose training curve "
               "is drawn; repeatable.")
 @click.option("--forecast", "forecast_json", type=click.Path(exists=True), default=None,
               help="forecast.json of `neuroseq forecast` (forecasting curves).")
 @click.option("--out", "-o", default="report", show_default=True, help="Output directory.")
 def report(generated: tuple[str, ...], store: str | None, hmm_states: int, hmm_pca: int,
-           runs: tuple[str, ...], forecast_json: str | None, out: str) -> None:
+           band: tuple[float, float] | None, runs: tuple[str, ...], forecast_json: str | None,
+           out: str) -> None:
     """Evaluate and write report.html (MNE Report), PNG figures and metrics.json into OUT."""
     from neuroseq.evaluation.judge import judge, write_metrics
     from neuroseq.evaluation.report import build_report
     from neuroseq.evaluation.suite import headline_table
 
     real, res, signals = judge(_pairs(generated, "generated file"), store=store,
-                               hmm_states=hmm_states, hmm_pca=hmm_pca)
+                               hmm_states=hmm_states, hmm_pca=hmm_pca, passband=band)
     write_metrics(res, Path(out) / "metrics.json")
     path = build_report(res, real, signals, out, runs={k: Path(v) for k, v in _pairs(
         runs, "run directory").items()}, forecast_json=forecast_json and Path(forecast_json))
-    click.echo(headline_table(res["rows"], res["details"].get("not_applicable")))
+    click.echo(headline_table(res["rows"], res["details"].get("not_applicable"),
+                              res["details"].get("passband_hz")))
     click.echo(f"report -> {path}")

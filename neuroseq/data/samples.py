@@ -62,6 +62,9 @@ def load_sample_eeg(subject: str = "s01", **kwargs: Any) -> Any:
     return read_bids(path, **kwargs)
 
 
+#: the band the sample EEG was filtered to before it was shipped (Hz): metrics live inside it
+SAMPLE_EEG_PASSBAND = (1.0, 30.0)
+
 #: the four binary tasks of the sample EEG (event values per class).
 SAMPLE_EEG_TASKS = {
     "face_vs_house": {"face-upright": 0, "face-inverted": 0, "house-upright": 1,

@@ -85,8 +85,10 @@ def generated_to_real(gen: tuple[np.ndarray, np.ndarray], real_test: tuple[np.nd
     return out
 
 
-def window_features(x: np.ndarray, sfreq: float, seconds: float = 2.0) -> np.ndarray:
-    """Log band power per channel (delta…gamma) and log variance of non-overlapping windows."""
+def window_features(x: np.ndarray, sfreq: float, seconds: float = 2.0,
+                    bands: dict[str, tuple[float, float]] | None = None) -> np.ndarray:
+    """Log band power per channel (``bands``, default delta…gamma) and log variance of
+    non-overlapping windows."""
     n = int(round(seconds * sfreq))
     k = x.shape[-1] // n
     if k < 1:
@@ -94,7 +96,7 @@ def window_features(x: np.ndarray, sfreq: float, seconds: float = 2.0) -> np.nda
     w = x[:, : k * n].reshape(x.shape[0], k, n).transpose(1, 0, 2)  # [k, C, n]
     f, p = psd(w, sfreq, seconds=seconds)
     feats = [np.log(w.var(-1) + 1e-30)]
-    for lo, hi in BANDS.values():
+    for lo, hi in (bands or BANDS).values():
         sel = (f >= lo) & (f < min(hi, sfreq / 2))
         if sel.any():
             feats.append(np.log(p[..., sel].mean(-1) + 1e-30))
@@ -102,12 +104,15 @@ def window_features(x: np.ndarray, sfreq: float, seconds: float = 2.0) -> np.nda
 
 
 def discriminability(real: np.ndarray, gen: np.ndarray, sfreq: float, *, seconds: float = 2.0,
-                     folds: int = 5, seed: int = 0) -> dict[str, Any]:
+                     folds: int = 5, seed: int = 0,
+                     bands: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
     """Cross-validated accuracy and AUC of logistic regression telling real from generated.
 
     The same number of windows is taken from each (the first ``min`` of both), so chance is 0.5.
+    ``bands`` (default delta…gamma) are the band powers used as features.
     """
-    fr, fg = window_features(real, sfreq, seconds), window_features(gen, sfreq, seconds)
+    fr = window_features(real, sfreq, seconds, bands)
+    fg = window_features(gen, sfreq, seconds, bands)
     n = min(len(fr), len(fg))
     if n < folds:
         raise DataError(f"discriminability needs ≥ {folds} windows of {seconds:g} s from each "

@@ -19,6 +19,15 @@ BANDS: dict[str, tuple[float, float]] = {
 }
 
 
+def bands_within(passband: tuple[float, float] | None) -> dict[str, tuple[float, float]]:
+    """:data:`BANDS` clipped to ``passband`` (all of them when None); bands outside it dropped."""
+    if passband is None:
+        return dict(BANDS)
+    lo, hi = passband
+    out = {k: (max(a, lo), min(b, hi)) for k, (a, b) in BANDS.items()}
+    return {k: (a, b) for k, (a, b) in out.items() if b > a}
+
+
 def check_pair(real: np.ndarray, gen: np.ndarray, what: str = "signals") -> None:
     """Refuse arrays that cannot be compared channel by channel."""
     for name, x in (("real", real), ("generated", gen)):
@@ -139,9 +148,34 @@ def covariance_distance(real: np.ndarray, gen: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def spectral_summary(real: np.ndarray, gen: np.ndarray, sfreq: float) -> dict[str, Any]:
-    """Everything above in one dict of scalars (for tables and JSON)."""
-    lsd = log_spectral_distance(real, gen, sfreq)
+def out_of_band_excess(real: np.ndarray, gen: np.ndarray, sfreq: float,
+                       passband: tuple[float, float], fmin: float = 0.5) -> float:
+    """Median over channels of the mean log-power excess (dB) of ``gen`` over ``real`` at the
+    frequencies outside ``passband`` (from ``fmin`` to Nyquist): what a filter removed from the
+    real data and a generator put back, e.g. sampling noise.  Positive = more than real."""
+    check_pair(real, gen, "out-of-band excess")
+    f, pr = psd(real, sfreq)
+    _, pg = psd(gen, sfreq)
+    sel = (f >= fmin) & ((f < passband[0]) | (f > passband[1]))
+    if not sel.any():
+        raise ValueError(f"no frequency outside the passband {passband} below Nyquist.")
+    tiny = np.finfo(np.float64).tiny
+    d = 10 * np.log10(np.maximum(pg[:, sel], tiny)) - 10 * np.log10(np.maximum(pr[:, sel], tiny))
+    return float(np.median(d.mean(-1)))
+
+
+def spectral_summary(real: np.ndarray, gen: np.ndarray, sfreq: float,
+                     passband: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Everything above in one dict of scalars (for tables and JSON).
+
+    With ``passband`` (the band the real data were filtered to), spectral distances are taken
+    inside it and ``out_of_band_excess_db`` reports the rest on its own.
+    """
+    if passband is None:
+        lsd = log_spectral_distance(real, gen, sfreq)
+    else:
+        lsd = log_spectral_distance(real, gen, sfreq, fmin=passband[0], fmax=passband[1],
+                                    bands=bands_within(passband))
     acf = acf_distance(real, gen, sfreq)
     amp = amplitude_distance(real, gen)
     cov = covariance_distance(real, gen)
@@ -153,4 +187,6 @@ def spectral_summary(real: np.ndarray, gen: np.ndarray, sfreq: float) -> dict[st
            "peak_alpha_hz_generated": float(np.median(paf_g)),
            "peak_alpha_abs_diff_hz": float(np.mean(np.abs(paf_r - paf_g)))}
     out.update({f"psd_lsd_{k}_db": v for k, v in lsd["bands"].items()})
+    if passband is not None:
+        out["out_of_band_excess_db"] = out_of_band_excess(real, gen, sfreq, passband)
     return out

@@ -21,12 +21,27 @@ from neuroseq.evaluation.suite import compare_to_real, real_segments
 from neuroseq.generation.recording import read_generated, to_store_units
 
 
+def store_passband(store: Store, rid: str) -> tuple[float, float] | None:
+    """The band-pass a store's pipeline applied to ``rid`` (its low edge or 0, its high edge or
+    Nyquist), or None when it applied none."""
+    from neuroseq.data.preprocess import BandPass
+
+    pipe = store.pipeline(rid)
+    nyquist = store.sfreq(rid) / 2
+    for step in (pipe.steps if pipe is not None else []):
+        if isinstance(step, BandPass):
+            return (float(step.l_freq or 0.0), float(min(step.h_freq or nyquist, nyquist)))
+    return None
+
+
 def judge(generated: dict[str, str], *, store: str | None = None, hmm_states: int = 6,
-          hmm_pca: int = 20, conditions: list[str] | None = None) -> tuple[Any, dict, dict]:
+          hmm_pca: int = 20, conditions: list[str] | None = None,
+          passband: tuple[float, float] | None = None) -> tuple[Any, dict, dict]:
     """Read generated ``.fif`` files and their sidecars, cut the real data, evaluate.
 
     Returns ``(real_segments, result, signals)``; all generated files must continue the same
-    recording from the same sample.
+    recording from the same sample.  ``passband`` (Hz) defaults to the store's band-pass, if
+    its pipeline has one (data filtered before they reached neuroseq need it given).
     """
     recs, sides = {}, {}
     for name, path in generated.items():
@@ -42,7 +57,8 @@ def judge(generated: dict[str, str], *, store: str | None = None, hmm_states: in
     n = min(r.n_times for r in recs.values())
     real = real_segments(st, rid, int(start), n)
     hmm = TDEHMM(n_states=hmm_states, n_pca=hmm_pca)
-    res = compare_to_real(real, recs, conditions=conditions, hmm=hmm)
+    band = passband or store_passband(st, rid)
+    res = compare_to_real(real, recs, conditions=conditions, hmm=hmm, passband=band)
     return real, res, {k: r.data[:, :n].astype(np.float64) for k, r in recs.items()}
 
 
@@ -55,6 +71,8 @@ def write_metrics(res: dict[str, Any], path: str | Path, extra: dict | None = No
     """The flat metrics table (plus ``extra``) as JSON, written atomically."""
     out = {"metrics": _jsonable(res["rows"]), "conditions": res["details"]["conditions"],
            "n_samples": res["details"]["n_samples"]} | (extra or {})
+    if res["details"].get("passband_hz"):
+        out["passband_hz"] = res["details"]["passband_hz"]
     if res["details"].get("not_applicable"):
         out["not_applicable"] = res["details"]["not_applicable"]
     return write_json_atomic(path, out)

@@ -103,13 +103,16 @@ def _default_conditions(real: RealSegments, generated: dict[str, Recording]) -> 
 
 def compare_to_real(real: RealSegments, generated: dict[str, Recording], *,
                     conditions: list[str] | None = None, hmm: dynamics.TDEHMM | None = None,
-                    with_controls: bool = True, seed: int = 0) -> dict[str, Any]:
+                    with_controls: bool = True, seed: int = 0,
+                    passband: tuple[float, float] | None = None) -> dict[str, Any]:
     """All metrics for every generated signal, the ceiling and the controls.
 
     Returns ``{"rows": {name: {metric: value}}, "details": {...}}``: ``rows`` is the flat table
     (JSON-ready); ``details`` keeps arrays for figures (spectra, evoked, HMM statistics) and,
     for data without condition events (resting state), ``not_applicable``: the metrics that
-    need events, with the reason.
+    need events, with the reason.  ``passband`` (Hz) keeps spectral distances and the
+    discriminability features inside the band the real data were filtered to and reports the
+    power outside it as ``out_of_band_excess_db``.
     """
     sf = real.sfreq
     n = min([real.reference.shape[1]] + [g.n_times for g in generated.values()])
@@ -132,7 +135,8 @@ def compare_to_real(real: RealSegments, generated: dict[str, Recording], *,
     real_evoked = evoked.evoked(*ref_ep) if ref_ep else {}
     rows: dict[str, dict[str, Any]] = {}
     details: dict[str, Any] = {"evoked": {"real": real_evoked}, "psd": {}, "n_samples": n,
-                               "conditions": conds}
+                               "conditions": conds,
+                               "passband_hz": list(passband) if passband else None}
     if not conds:
         why = "the real data have no condition events in this stretch (e.g. resting state)"
         details["not_applicable"] = {"evoked": why, "decoding": why}
@@ -140,9 +144,11 @@ def compare_to_real(real: RealSegments, generated: dict[str, Recording], *,
     f, p = fidelity.psd(ref, sf)
     details["psd"]["real"] = (f, p)
     for name, (x, ev) in progress(signals.items(), desc="evaluating", total=len(signals)):
-        row = fidelity.spectral_summary(ref, x, sf)
+        row = fidelity.spectral_summary(ref, x, sf, passband)
         details["psd"][name] = fidelity.psd(x, sf)
-        row["discriminability"] = decoding.discriminability(ref, x, sf, seed=seed)["accuracy"]
+        row["discriminability"] = decoding.discriminability(
+            ref, x, sf, seed=seed,
+            bands=fidelity.bands_within(passband) if passband else None)["accuracy"]
         ep = _epochs(x, ev, sf, conds)
         if ep is not None and real_evoked:
             ev_g = evoked.evoked(*ep)
@@ -176,6 +182,7 @@ def compare_to_real(real: RealSegments, generated: dict[str, Recording], *,
 
 
 HEADLINE = [("discriminability", "real-vs-gen acc (0.5 best)"), ("psd_lsd_db", "PSD dist (dB)"),
+            ("out_of_band_excess_db", "out-of-band excess (dB)"),
             ("cov_distance", "cov dist"), ("evoked_corr", "evoked r"),
             ("hmm_fo_distance", "HMM FO dist"), ("hmm_state_spectra_lsd_db", "HMM spectra (dB)"),
             ("decoding_generated_to_real", "gen→real decoding")]
@@ -185,7 +192,8 @@ _NEEDS_EVENTS = {"evoked_corr": "evoked", "decoding_generated_to_real": "decodin
 
 
 def headline_table(rows: dict[str, dict[str, Any]],
-                   not_applicable: dict[str, str] | None = None) -> str:
+                   not_applicable: dict[str, str] | None = None,
+                   passband: list[float] | tuple[float, float] | None = None) -> str:
     """The metrics a user reads first, one row per signal, as a Markdown table; metrics in
     ``not_applicable`` (see :func:`compare_to_real`) read "n/a" with the reason below."""
     na = not_applicable or {}
@@ -195,6 +203,10 @@ def headline_table(rows: dict[str, dict[str, Any]],
         cells = [f"{r[k]:.3f}" if isinstance(r.get(k), float) else
                  "n/a" if _NEEDS_EVENTS.get(k) in na else "—" for k, _ in HEADLINE]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if passband:
+        lines.append(f"\nSpectral distances and discriminability features inside the data's "
+                     f"passband, {passband[0]:g}–{passband[1]:g} Hz; out-of-band excess: the "
+                     "generated minus the real log power outside it (0 is real).")
     if na:
         named = " and ".join(k for k in ("evoked", "decoding") if k in na)
         lines.append(f"\n{named}: not applicable — {next(iter(na.values()))}.")

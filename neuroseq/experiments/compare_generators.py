@@ -54,8 +54,12 @@ def _config(store: Path, conditions: Any, spec: dict[str, Any], steps: int,
 
 def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
                  profile: str = "default", seed: int = 0,
+                 passband: tuple[float, float] | None = None,
                  echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train, generate, evaluate and report into ``out``; returns a summary.
+
+    ``passband`` is the band the real data were filtered to (metrics inside it, the rest as
+    out-of-band excess); by default the store's band-pass, if any.
 
     ``echo`` receives one line per stage (the CLI prints them; progress bars run inside).
     """
@@ -124,7 +128,7 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
     t = time.perf_counter()
     say("evaluating generated vs real (spectra, covariance, evoked, TDE-HMM, decoding)")
     real, res, signals = judge(generated, store=str(store), hmm_states=p["hmm_states"],
-                               hmm_pca=p["hmm_pca"])
+                               hmm_pca=p["hmm_pca"], passband=passband)
     write_metrics(res, out / "metrics.json", {"forecast_next_step": rows})
     timings["evaluate"] = round(time.perf_counter() - t, 1)
     logger.info("evaluated in %.1f s", timings["evaluate"])
@@ -134,7 +138,8 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
                           forecast_json=out / "forecast.json",
                           title="neuroseq quickstart: GPT2MEG vs baselines vs real")
     timings["report"] = round(time.perf_counter() - t, 1)
-    table = headline_table(res["rows"], res["details"].get("not_applicable"))
+    table = headline_table(res["rows"], res["details"].get("not_applicable"),
+                           res["details"].get("passband_hz"))
     write_text_atomic(out / "headline.md", table + "\n\n" + fc.table(rows, curves) + "\n")
     return {"report": str(report), "metrics": str(out / "metrics.json"), "headline": table,
             "forecast": fc.table(rows, curves), "timings_s": timings,

@@ -114,8 +114,9 @@ def run(out: str | Path = "neuroseq_quickstart", *, simulated: bool | None = Non
     if profile is not None:
         from neuroseq.experiments.compare_generators import run_pipeline
 
-        summary["results"] = run_pipeline(out, out / "store.zarr", ds.condition_map,
-                                           profile=profile, seed=seed, echo=echo)
+        summary["results"] = run_pipeline(
+            out, out / "store.zarr", ds.condition_map, profile=profile, seed=seed, echo=echo,
+            passband=None if simulated else samples.SAMPLE_EEG_PASSBAND)
         summary["seconds"] = round(time.perf_counter() - t0, 1)
     write_json_atomic(out / "summary.json", summary)
     return summary

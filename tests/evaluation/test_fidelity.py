@@ -102,3 +102,45 @@ def test_evoked_agreement_and_epochs():
         evoked.epochs(x, SF, ev.iloc[:0])
     with pytest.raises(DataError, match="no condition in common"):
         evoked.evoked_agreement(real, {"car": real["face"]}, SF)
+
+
+def _band_limited(seconds=120, sfreq=100.0, band=(1.0, 30.0), seed=0, n=4):
+    from scipy import signal as sg
+
+    rng = np.random.default_rng(seed)
+    sos = sg.butter(6, band, btype="bandpass", fs=sfreq, output="sos")
+    return sg.sosfiltfilt(sos, rng.standard_normal((n, int(seconds * sfreq))), axis=-1)
+
+
+def test_passband_metrics_ignore_the_stopband_and_report_it_apart():
+    """Noise added only above the passband (as a sampler adds it) inflates the full-band PSD
+    distance but not the in-band one, and shows up as out-of-band excess."""
+    from neuroseq.evaluation.fidelity import bands_within, out_of_band_excess, spectral_summary
+
+    real = _band_limited(seed=0)
+    other = _band_limited(seed=1)
+    noisy = other + 0.3 * _band_limited(band=(35.0, 49.0), seed=2)
+    band = (1.0, 30.0)
+    full = spectral_summary(real, noisy, 100.0)
+    inband = spectral_summary(real, noisy, 100.0, band)
+    assert full["psd_lsd_db"] > 5 and inband["psd_lsd_db"] < 1.5
+    assert inband["out_of_band_excess_db"] > 10
+    assert out_of_band_excess(noisy, real, 100.0, band) < -10  # the sign says which has more
+    assert abs(out_of_band_excess(real, other, 100.0, band)) < 1.5
+    assert "psd_lsd_gamma_db" not in inband and "psd_lsd_gamma_db" in full
+    assert bands_within(band)["beta"] == (13.0, 30.0) and "gamma" not in bands_within(band)
+
+
+def test_a_store_band_pass_is_its_passband(tmp_path, eeg_rec):
+    from neuroseq.data.preparation import prepare
+    from neuroseq.data.preprocess import BandPass, Pipeline, Resample
+    from neuroseq.evaluation.judge import store_passband
+
+    f = eeg_rec.copy().save_fif(str(tmp_path / "sub-01_eeg.fif"))
+    st = prepare([f], tmp_path / "a.zarr", pipeline=Pipeline([BandPass(1.0, 40.0),
+                                                               Resample(100.0)]))
+    assert store_passband(st, st.ids[0]) == (1.0, 40.0)
+    st = prepare([f], tmp_path / "b.zarr", pipeline=Pipeline([BandPass(0.5, None)]))
+    assert store_passband(st, st.ids[0]) == (0.5, 64.0)  # up to Nyquist at 128 Hz
+    st = prepare([f], tmp_path / "c.zarr")
+    assert store_passband(st, st.ids[0]) is None
