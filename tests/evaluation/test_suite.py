@@ -52,6 +52,24 @@ def test_evaluate_cli_writes_every_metric_with_context(ar_generated):
     assert "real-vs-gen acc" in r.output
 
 
+def test_evaluate_band_keeps_spectra_in_the_passband(ar_generated):
+    """`--band 1 20` takes the spectral distances inside 1–20 Hz and reports the rest apart;
+    white noise then has more power than the real data outside the band."""
+    root, _, gen = ar_generated
+    out = root / "band.json"
+    r = CliRunner().invoke(main, ["evaluate", "-g", f"AR={gen}", "--hmm-states", "3",
+                                  "--hmm-pca", "6", "--band", "1", "20", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads(out.read_text())
+    m = res["metrics"]
+    assert res["passband_hz"] == [1.0, 20.0] and "inside the data's passband, 1–20 Hz" in r.output
+    assert all("out_of_band_excess_db" in row and "psd_lsd_gamma_db" not in row
+               for row in m.values())
+    assert abs(m["phase-randomised"]["out_of_band_excess_db"]) < 1.0
+    assert m["white noise"]["out_of_band_excess_db"] > m["phase-randomised"][
+        "out_of_band_excess_db"] + 3
+
+
 def test_report_renders_all_figures(ar_generated):
     root, run, gen = ar_generated
     out = root / "report"
