@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-_OVERRIDES = click.argument("overrides", nargs=-1)
-_CONFIG = click.option("--config", "config", type=click.Path(exists=True), default=None,
-                       help="YAML configuration (see configs/); its `system:` picks the system.")
+
+def stage_options(out_default: str) -> Callable[[Any], Any]:
+    """``--config``, ``--out`` (default named in the help), ``--no-resume`` and trailing
+    ``key.sub=value`` overrides: what every stage command takes."""
+
+    def wrap(f: Any) -> Any:
+        f = click.argument("overrides", nargs=-1)(f)
+        f = click.option("--no-resume", is_flag=True,
+                         help="Start afresh even if the run has a checkpoint.")(f)
+        f = click.option("--out", "-o", default=None, help=f"Run directory (default "
+                         f"{out_default}); an existing one is resumed.")(f)
+        return click.option("--config", "config", type=click.Path(exists=True), default=None,
+                            help="YAML configuration (see configs/); its `system:` picks the "
+                            "system.")(f)
+
+    return wrap
 
 
 def _run(stage: str, config: str | None, out: str | None, no_resume: bool,
@@ -23,11 +38,7 @@ def _run(stage: str, config: str | None, out: str | None, no_resume: bool,
 
 
 @click.command()
-@_CONFIG
-@click.option("--out", "-o", default=None,
-              help="Run directory (default runs/<model kind>); an existing one is resumed.")
-@click.option("--no-resume", is_flag=True, help="Start afresh even if the run has a checkpoint.")
-@_OVERRIDES
+@stage_options("runs/<model kind>")
 def pretrain(config: str | None, out: str | None, no_resume: bool,
              overrides: tuple[str, ...]) -> None:
     """Pretrain a model; OVERRIDES are key.sub=value (e.g. data.store=PATH train.max_steps=50)."""
@@ -41,11 +52,7 @@ def pretrain(config: str | None, out: str | None, no_resume: bool,
 
 
 @click.command()
-@_CONFIG
-@click.option("--out", "-o", default=None,
-              help="Run directory (default runs/<system>_finetune); an existing one is resumed.")
-@click.option("--no-resume", is_flag=True, help="Start afresh even if the run has a checkpoint.")
-@_OVERRIDES
+@stage_options("runs/<system>_finetune")
 def finetune(config: str | None, out: str | None, no_resume: bool,
              overrides: tuple[str, ...]) -> None:
     """Fine-tune on labelled data (EEGPT: ETE + task-shared electrode graph on several tasks);
