@@ -49,7 +49,7 @@ def _judged(generated: tuple[str, ...], store: str | None, hmm_states: int, hmm_
 
 
 def _headline(res: dict) -> str:
-    from neuroseq.evaluation.suite import headline_table
+    from neuroseq.evaluation.headline import headline_table
 
     return headline_table(res["rows"], res["details"].get("not_applicable"),
                           res["details"].get("passband_hz"))

@@ -3,9 +3,8 @@
 * :func:`generated_to_real` — train a classifier on epochs of **generated** data (labels from its
   condition timeline), test it on held-out **real** epochs; shown beside real→real (the
   ceiling) and chance.  High accuracy means the generated data carry the task's evoked structure.
-* :func:`discriminability` — a classifier trained to tell real from generated windows (log band
-  powers per channel), cross-validated.  0.5 = indistinguishable; the single number to read
-  first (GPT2MEG's goal: below 0.6).
+
+Real-vs-generated discriminability lives in :mod:`neuroseq.evaluation.discriminability`.
 """
 
 from __future__ import annotations
@@ -16,13 +15,11 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from neuroseq.errors import DataError
-from neuroseq.evaluation.fidelity import BANDS, psd
 
 
 def epoch_features(ep: np.ndarray, n_bins: int = 10, skip: int = 0) -> np.ndarray:
@@ -83,45 +80,3 @@ def generated_to_real(gen: tuple[np.ndarray, np.ndarray], real_test: tuple[np.nd
         out["real_to_real"] = float(balanced_accuracy_score(
             yt, ceil.predict(epoch_features(xt, skip=skip))))
     return out
-
-
-def window_features(x: np.ndarray, sfreq: float, seconds: float = 2.0,
-                    bands: dict[str, tuple[float, float]] | None = None) -> np.ndarray:
-    """Log band power per channel (``bands``, default delta…gamma) and log variance of
-    non-overlapping windows."""
-    n = int(round(seconds * sfreq))
-    k = x.shape[-1] // n
-    if k < 1:
-        raise DataError(f"{x.shape[-1]} samples are shorter than one {seconds:g} s window.")
-    w = x[:, : k * n].reshape(x.shape[0], k, n).transpose(1, 0, 2)  # [k, C, n]
-    f, p = psd(w, sfreq, seconds=seconds)
-    feats = [np.log(w.var(-1) + 1e-30)]
-    for lo, hi in (bands or BANDS).values():
-        sel = (f >= lo) & (f < min(hi, sfreq / 2))
-        if sel.any():
-            feats.append(np.log(p[..., sel].mean(-1) + 1e-30))
-    return np.concatenate(feats, -1)
-
-
-def discriminability(real: np.ndarray, gen: np.ndarray, sfreq: float, *, seconds: float = 2.0,
-                     folds: int = 5, seed: int = 0,
-                     bands: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
-    """Cross-validated accuracy and AUC of logistic regression telling real from generated.
-
-    The same number of windows is taken from each (the first ``min`` of both), so chance is 0.5.
-    ``bands`` (default delta…gamma) are the band powers used as features.
-    """
-    fr = window_features(real, sfreq, seconds, bands)
-    fg = window_features(gen, sfreq, seconds, bands)
-    n = min(len(fr), len(fg))
-    if n < folds:
-        raise DataError(f"discriminability needs ≥ {folds} windows of {seconds:g} s from each "
-                        f"signal; have {len(fr)} real and {len(fg)} generated.")
-    x = np.concatenate([fr[:n], fg[:n]])
-    y = np.r_[np.zeros(n), np.ones(n)]
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
-    prob = cross_val_predict(clf, x, y, cv=cv, method="predict_proba")[:, 1]
-    acc = [float(((prob[te] > 0.5) == y[te]).mean()) for _, te in cv.split(x, y)]
-    return {"accuracy": float(np.mean(acc)), "accuracy_std": float(np.std(acc)),
-            "auc": float(roc_auc_score(y, prob)), "n_windows_each": n, "chance": 0.5}

@@ -1,7 +1,10 @@
 """One self-contained HTML page (``mne.Report``) judging generated data; figures also as PNG.
 
-Sections: headline table, PSD overlays, real vs generated traces, evoked overlays and
-topomaps, correlation matrices, HMM state statistics, forecasting curves and training curves.
+Summary first: the headline table (readable columns with units, best model per column marked,
+the real ceiling, the controls and the ideal/chance row), the forecasting table, then every
+metric.  Figures: PSD overlays (the passband marked), real vs generated traces, evoked
+overlays and topomaps (with a colour bar), correlation matrices of the real ceiling, every
+model and the controls, HMM state statistics, forecasting curves and training curves.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from neuroseq.evaluation.suite import HEADLINE, RealSegments
+from neuroseq.evaluation import controls
+from neuroseq.evaluation.headline import COLUMNS, headline_html
+from neuroseq.evaluation.suite import CEILING, NOISE, PHASE, RealSegments
 
 
 def _plt() -> Any:
@@ -27,14 +32,22 @@ def _plt() -> Any:
 
 
 def psd_figure(result: dict[str, Any]) -> Any:
-    """Median-over-channels PSD of the real reference and of every signal."""
+    """Median-over-channels PSD of the real reference and of every signal; the region outside
+    the data's passband shaded (metrics ignore it)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, (name, (f, p)) in enumerate(result["details"]["psd"].items()):
         sel = f >= 0.5
         ax.semilogy(f[sel], np.median(p[:, sel], 0), lw=2.5 if name == "real" else 1.3,
                     color="k" if name == "real" else f"C{i}", label=name)
-    ax.set(xlabel="Frequency (Hz)", ylabel="PSD (median channel)", title="Power spectra")
+    band = result["details"].get("passband_hz")
+    if band:
+        f = next(iter(result["details"]["psd"].values()))[0]
+        ax.axvspan(0, band[0], color="0.85", zorder=0)
+        ax.axvspan(band[1], f[-1], color="0.85", zorder=0, label="outside the passband")
+        ax.set_xlim(0, f[-1])
+    ax.set(xlabel="Frequency (Hz)", ylabel="PSD (median channel, store units²/Hz)",
+           title="Power spectra")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -114,24 +127,34 @@ def topomap_figure(result: dict[str, Any], real: RealSegments,
     maps = {name: d[cond][picks, k] for name, d in ev.items() if cond in d}
     fig, axes = plt.subplots(1, len(maps), figsize=(2.4 * len(maps), 2.6), squeeze=False)
     lim = np.abs(maps["real"]).max()
+    im = None
     for ax, (name, v) in zip(axes[0], maps.items(), strict=True):
-        mne.viz.plot_topomap(v, info, axes=ax, show=False, vlim=(-lim, lim))
+        im, _ = mne.viz.plot_topomap(v, info, axes=ax, show=False, vlim=(-lim, lim))
         ax.set_title(name, fontsize=8)
-    fig.suptitle(f"{cond} at {tmin + k / real.sfreq:.2f} s ({kind})", fontsize=9)
+    fig.colorbar(im, ax=list(axes[0]), shrink=0.7, label="store units (robust-scaled)")
+    fig.suptitle(f"{cond} at {tmin + k / real.sfreq:.2f} s ({kind}); one colour scale, the "
+                 "real map's", fontsize=9)
     return fig
 
 
-def correlation_figure(real: RealSegments, signals: dict[str, np.ndarray]) -> Any:
-    """Channel-by-channel correlation matrices."""
+def correlation_figure(real: RealSegments, signals: dict[str, np.ndarray],
+                       rows: dict[str, dict[str, Any]] | None = None) -> Any:
+    """Channel-by-channel correlation matrices: the real reference, the real held-out ceiling,
+    every model and the two controls, each titled with its covariance distance."""
     plt = _plt()
-    mats = {"real": real.reference} | signals
-    fig, axes = plt.subplots(1, len(mats), figsize=(2.6 * len(mats), 2.8), squeeze=False)
+    ref = real.reference
+    n = min([ref.shape[1]] + [x.shape[1] for x in signals.values()])
+    mats = {"real (reference)": ref[:, :n], CEILING: real.ceiling[:, :n]} | signals | {
+        PHASE: controls.phase_randomised(ref[:, :n]), NOISE: controls.white_noise(ref[:, :n])}
+    fig, axes = plt.subplots(1, len(mats), figsize=(2.4 * len(mats) + 1, 2.9), squeeze=False)
+    im = None
     for ax, (name, x) in zip(axes[0], mats.items(), strict=True):
-        ax.imshow(np.corrcoef(x), vmin=-1, vmax=1, cmap="RdBu_r")
-        ax.set_title(name, fontsize=8)
+        im = ax.imshow(np.corrcoef(x), vmin=-1, vmax=1, cmap="RdBu_r")
+        d = (rows or {}).get(name, {}).get("cov_distance")
+        ax.set_title(name + (f"\ncov dist {d:.2f}" if d is not None else ""), fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
+    fig.colorbar(im, ax=list(axes[0]), shrink=0.8, label="correlation")
     return fig
 
 
@@ -192,8 +215,8 @@ def training_figure(runs: dict[str, Path]) -> Any | None:
 
 
 def metrics_html(rows: dict[str, dict[str, Any]]) -> str:
-    """All scalar metrics as an HTML table (headline columns first)."""
-    keys = [k for k, _ in HEADLINE]
+    """Every scalar metric as an HTML table (headline columns first)."""
+    keys = [c.key for c in COLUMNS]
     for r in rows.values():
         keys += [k for k, v in r.items() if k not in keys and isinstance(v, int | float)]
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
@@ -203,6 +226,31 @@ def metrics_html(rows: dict[str, dict[str, Any]]) -> str:
             else "<td>—</td>" for k in keys) + "</tr>" for n, r in rows.items())
     return (f"<div style='overflow-x:auto'><table border=1 cellpadding=3 style='font-size:11px;"
             f"border-collapse:collapse'><tr><th>signal</th>{head}</tr>{body}</table></div>")
+
+
+def markdown_table_html(md: str) -> str:
+    """A Markdown pipe table (as :func:`neuroseq.evaluation.forecasting.table` writes) as HTML."""
+    lines = [ln.strip() for ln in md.splitlines() if ln.strip().startswith("|")]
+    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines
+            if not set(ln.replace("|", "")) <= set("-: ")]
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                   for r in rows[1:])
+    return (f"<table border=1 cellpadding=4 style='border-collapse:collapse;font-size:13px'>"
+            f"<tr>{head}</tr>{body}</table>")
+
+
+def forecast_html(forecast_json: Path) -> str:
+    """The forecasting table of ``forecast.json`` (next-step scores, multi-step MSE)."""
+    from neuroseq.evaluation.forecasting import table
+
+    d = json.loads(Path(forecast_json).read_text())
+    curves = {k: np.asarray(v) for k, v in d["multi_step_mse"].items()}
+    return (markdown_table_html(table(d["next_step"], curves)) +
+            "<p style='font-size:12px'>Test split; MSE in store units on the μ-law-decoded "
+            "signal; 'repeat last' is the no-skill baseline.</p>")
 
 
 def build_report(result: dict[str, Any], real: RealSegments, signals: dict[str, np.ndarray],
@@ -216,12 +264,17 @@ def build_report(result: dict[str, Any], real: RealSegments, signals: dict[str, 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rep = mne.Report(title=title, verbose="error")
-    rep.add_html(metrics_html(result["rows"]), title="Metrics", section="summary")
+    det = result["details"]
+    rep.add_html(headline_html(result["rows"], det.get("not_applicable"),
+                               det.get("passband_hz")), title="Headline", section="summary")
+    if forecast_json:
+        rep.add_html(forecast_html(forecast_json), title="Forecasting", section="summary")
+    rep.add_html(metrics_html(result["rows"]), title="All metrics", section="summary")
     figs = {"psd": (psd_figure(result), "Power spectra"),
             "traces": (traces_figure(real, signals), "Real vs generated traces"),
             "evoked": (evoked_figure(result, real.sfreq), "Evoked responses"),
             "topomaps": (topomap_figure(result, real), "Evoked topomaps"),
-            "correlation": (correlation_figure(real, signals),
+            "correlation": (correlation_figure(real, signals, result["rows"]),
                             "Channel covariance structure (correlation matrices)"),
             "hmm": (hmm_figure(result), "TDE-HMM state statistics"),
             "forecast": (forecast_figure(forecast_json) if forecast_json else None,

@@ -18,6 +18,7 @@ import pandas as pd
 from neuroseq.data.recording import Recording
 from neuroseq.errors import DataError
 from neuroseq.evaluation import controls, decoding, dynamics, evoked, fidelity
+from neuroseq.evaluation.discriminability import discriminability
 from neuroseq.log import logger, progress
 
 CEILING, PHASE, NOISE = "real (held out)", "phase-randomised", "white noise"
@@ -104,7 +105,8 @@ def _default_conditions(real: RealSegments, generated: dict[str, Recording]) -> 
 def compare_to_real(real: RealSegments, generated: dict[str, Recording], *,
                     conditions: list[str] | None = None, hmm: dynamics.TDEHMM | None = None,
                     with_controls: bool = True, seed: int = 0,
-                    passband: tuple[float, float] | None = None) -> dict[str, Any]:
+                    passband: tuple[float, float] | None = None,
+                    n_permutations: int = 1000) -> dict[str, Any]:
     """All metrics for every generated signal, the ceiling and the controls.
 
     Returns ``{"rows": {name: {metric: value}}, "details": {...}}``: ``rows`` is the flat table
@@ -143,12 +145,22 @@ def compare_to_real(real: RealSegments, generated: dict[str, Recording], *,
     ceiling_dec: dict[str, Any] = {}  # real→real decoding, computed once
     f, p = fidelity.psd(ref, sf)
     details["psd"]["real"] = (f, p)
+    # 1 s windows, shorter (to 0.25 s) when the signals are too short for 25 of them
+    window_s = max(0.25, min(1.0, n / sf / 25))
     for name, (x, ev) in progress(signals.items(), desc="evaluating", total=len(signals)):
         row = fidelity.spectral_summary(ref, x, sf, passband)
         details["psd"][name] = fidelity.psd(x, sf)
-        row["discriminability"] = decoding.discriminability(
-            ref, x, sf, seed=seed,
-            bands=fidelity.bands_within(passband) if passband else None)["accuracy"]
+        try:
+            dis = discriminability(ref, x, sf, seed=seed, n_permutations=n_permutations,
+                                   seconds=window_s,
+                                   bands=fidelity.bands_within(passband) if passband else None)
+            row |= {"discriminability": dis["accuracy"],
+                    "discriminability_ci_low": dis["ci95"][0],
+                    "discriminability_ci_high": dis["ci95"][1],
+                    "discriminability_p": dis["p_value"], "discriminability_window_s": window_s}
+        except DataError as err:
+            logger.warning("%s: discriminability not computed — %s", name, err)
+            row["discriminability_note"] = str(err)
         ep = _epochs(x, ev, sf, conds)
         if ep is not None and real_evoked:
             ev_g = evoked.evoked(*ep)
@@ -179,39 +191,3 @@ def compare_to_real(real: RealSegments, generated: dict[str, Recording], *,
     details["hmm"] = {"reference": cmp["reference"], "statistics": cmp["statistics"],
                       "n_states": cmp["model"].n_states}
     return {"rows": rows, "details": details}
-
-
-HEADLINE = [("discriminability", "real-vs-gen acc (0.5 best)"), ("psd_lsd_db", "PSD dist (dB)"),
-            ("out_of_band_excess_db", "out-of-band excess (dB)"),
-            ("cov_distance", "cov dist"), ("evoked_corr", "evoked r"),
-            ("hmm_fo_distance", "HMM FO dist"), ("hmm_state_spectra_lsd_db", "HMM spectra (dB)"),
-            ("decoding_generated_to_real", "gen→real decoding")]
-
-
-_NEEDS_EVENTS = {"evoked_corr": "evoked", "decoding_generated_to_real": "decoding"}
-
-
-def headline_table(rows: dict[str, dict[str, Any]],
-                   not_applicable: dict[str, str] | None = None,
-                   passband: list[float] | tuple[float, float] | None = None) -> str:
-    """The metrics a user reads first, one row per signal, as a Markdown table; metrics in
-    ``not_applicable`` (see :func:`compare_to_real`) read "n/a" with the reason below."""
-    na = not_applicable or {}
-    head = "| signal | " + " | ".join(t for _, t in HEADLINE) + " |"
-    lines = [head, "|" + "---|" * (len(HEADLINE) + 1)]
-    for name, r in rows.items():
-        cells = [f"{r[k]:.3f}" if isinstance(r.get(k), float) else
-                 "n/a" if _NEEDS_EVENTS.get(k) in na else "—" for k, _ in HEADLINE]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    if passband:
-        lines.append(f"\nSpectral distances and discriminability features inside the data's "
-                     f"passband, {passband[0]:g}–{passband[1]:g} Hz; out-of-band excess: the "
-                     "generated minus the real log power outside it (0 is real).")
-    if na:
-        named = " and ".join(k for k in ("evoked", "decoding") if k in na)
-        lines.append(f"\n{named}: not applicable — {next(iter(na.values()))}.")
-    some = next(iter(rows.values()), {})
-    if "decoding_chance" in some:
-        lines.append(f"\nDecoding: chance {some['decoding_chance']:.3f}, real→real ceiling "
-                     f"{some.get('decoding_real_to_real') or float('nan'):.3f}.")
-    return "\n".join(lines)

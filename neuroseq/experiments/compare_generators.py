@@ -68,9 +68,9 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
     from neuroseq import systems
     from neuroseq.data.store import Store
     from neuroseq.evaluation import forecasting as fc
+    from neuroseq.evaluation.headline import headline_table
     from neuroseq.evaluation.judge import judge, write_metrics
     from neuroseq.evaluation.report import build_report
-    from neuroseq.evaluation.suite import headline_table
     from neuroseq.generation.recording import generate_recording, write_sidecar
     from neuroseq.generation.sampler import SamplingConfig
 

@@ -42,16 +42,3 @@ def test_decoding_refuses_missing_conditions():
     keep = gen[1] != "car"
     with pytest.raises(DataError, match="car"):
         decoding.generated_to_real((gen[0][keep], gen[1][keep]), task(1))
-
-
-def test_discriminability_half_for_same_process_and_one_for_different():
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((2, 4, 40000))
-    same = decoding.discriminability(a, b, SF)
-    assert abs(same["accuracy"] - 0.5) < 0.12 and same["chance"] == 0.5
-    smooth = np.cumsum(b, axis=-1)
-    smooth = (smooth - smooth.mean(-1, keepdims=True)) / smooth.std(-1, keepdims=True)
-    diff = decoding.discriminability(a, smooth, SF)
-    assert diff["accuracy"] > 0.95 and diff["auc"] > 0.95
-    with pytest.raises(DataError, match="windows"):
-        decoding.discriminability(a[:, :300], b[:, :300], SF)

@@ -49,7 +49,7 @@ def test_evaluate_cli_writes_every_metric_with_context(ar_generated):
     assert m["phase-randomised"]["cov_distance"] < 1e-6
     assert m["white noise"]["psd_lsd_db"] > 3 * m["phase-randomised"]["psd_lsd_db"]
     assert m["white noise"]["discriminability"] > 0.8
-    assert "real-vs-gen acc" in r.output
+    assert "real-vs-generated accuracy" in r.output and "ideal / chance" in r.output
 
 
 def test_evaluate_band_keeps_spectra_in_the_passband(ar_generated):
