@@ -25,7 +25,8 @@ COMMON: dict[str, Any] = {
     "system": "gpt2meg",
     "data": {"store": None, "batch_size": 16, "num_workers": 0},
     "model": {},
-    "optim": {"lr": 3e-4, "weight_decay": 0.01, "warmup_steps": 100, "min_lr_ratio": 0.1},
+    "optim": {"lr": 3e-4, "weight_decay": 0.01, "warmup_steps": 100, "min_lr_ratio": 0.1,
+              "schedule_steps": None},
     "train": dataclasses.asdict(TrainConfig()),
 }
 _OPEN = ("model", "tokenizer", "objective")  # keys passed through to constructors

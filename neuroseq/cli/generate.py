@@ -22,6 +22,12 @@ import click
 @click.option("--temperature", type=float, default=1.0, show_default=True)
 @click.option("--top-p", type=float, default=0.8, show_default=True)
 @click.option("--top-k", type=int, default=None)
+@click.option("--min-p", type=float, default=None,
+              help="Drop tokens less likely than MIN_P times the most likely one (0 < MIN_P < 1).")
+@click.option("--couple-channels", is_flag=True,
+              help="Correlate the channels' draws like the real innovations (Gaussian copula "
+              "fitted on the store's train split); restores zero-lag spatial correlation that "
+              "channel-independent models lose.")
 @click.option("--shift", type=int, default=10, show_default=True,
               help="New tokens per sliding-window restart.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -33,8 +39,9 @@ import click
               "the file says); store: the store's robust-scaled units.")
 def generate(run_dir: str, seconds: float, out: str, conditions: str, store: str | None,
              split: str, recording: str | None, temperature: float, top_p: float,
-             top_k: int | None, shift: int, seed: int, context_seconds: float | None,
-             units: str) -> None:
+             top_k: int | None, min_p: float | None, couple_channels: bool, shift: int,
+             seed: int,
+             context_seconds: float | None, units: str) -> None:
     """Generate SECONDS of signal from a trained run, seeded with real context."""
     import numpy as np
 
@@ -43,17 +50,19 @@ def generate(run_dir: str, seconds: float, out: str, conditions: str, store: str
     from neuroseq.generation.sampler import SamplingConfig
     from neuroseq.systems import load_run
 
+    if min_p is not None and not 0 < min_p < 1:
+        raise click.BadParameter(f"must be between 0 and 1, got {min_p}.", param_hint="--min-p")
     model, tok, meta = load_run(run_dir)
     if tok is None:
         raise click.UsageError(f"--checkpoint {run_dir} is a {meta.get('system')} "
                                f"{meta.get('stage')} run; generation needs a generative "
                                "pretraining run (GPT2MEG, WaveNet or linear AR).")
     st = Store(store or meta["store"])
-    cfg = SamplingConfig(temperature=temperature, top_p=top_p, top_k=top_k, shift=shift,
-                         seed=seed)
+    cfg = SamplingConfig(temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
+                         shift=shift, seed=seed)
     rec = generate_recording(model, tok, meta, st, seconds, conditions=conditions, split=split,
                              recording=recording, cfg=cfg, units=units,
-                             context_seconds=context_seconds)
+                             context_seconds=context_seconds, couple_channels=couple_channels)
     if out.endswith(".npy"):
         np.save(out, rec.data)
     else:

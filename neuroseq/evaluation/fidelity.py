@@ -190,3 +190,35 @@ def spectral_summary(real: np.ndarray, gen: np.ndarray, sfreq: float,
     if passband is not None:
         out["out_of_band_excess_db"] = out_of_band_excess(real, gen, sfreq, passband)
     return out
+
+
+def drift(x: np.ndarray, sfreq: float, *, window_s: float = 60.0,
+          bands: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
+    """How a long signal changes from its first to its last ``window_s`` seconds.
+
+    Returns ``amplitude_ratio`` (median over channels of last/first standard deviation; 1 is
+    stationary), ``band_power_change_db`` (per band, median over channels of the last minus the
+    first window's log band power, dB; 0 is stationary) and ``max_abs_band_change_db``.
+    A generator that slowly decays to silence or blows up shows here, not in a 60 s excerpt.
+    """
+    n = int(round(window_s * sfreq))
+    if x.ndim != 2 or x.shape[-1] < 2 * n:
+        raise ValueError(f"drift needs [channels, times] with at least 2 × {window_s:g} s; got "
+                         f"{x.shape} at {sfreq:g} Hz.")
+    if not np.isfinite(x).all():
+        raise ValueError("drift: the signal holds NaN/Inf.")
+    first, last = x[:, :n], x[:, -n:]
+    tiny = np.finfo(np.float64).tiny
+    ratio = np.std(last, axis=-1) / np.maximum(np.std(first, axis=-1), tiny)
+    f, p1 = psd(first, sfreq)
+    _, p2 = psd(last, sfreq)
+    change = {}
+    for name, (lo, hi) in (bands or BANDS).items():
+        b = (f >= lo) & (f < hi)
+        if b.any():
+            d = 10 * np.log10(np.maximum(p2[:, b].mean(-1), tiny) /
+                              np.maximum(p1[:, b].mean(-1), tiny))
+            change[name] = float(np.median(d))
+    return {"amplitude_ratio": float(np.median(ratio)), "band_power_change_db": change,
+            "max_abs_band_change_db": max((abs(v) for v in change.values()), default=0.0),
+            "window_s": window_s, "seconds": x.shape[-1] / sfreq}

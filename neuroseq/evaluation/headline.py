@@ -36,7 +36,7 @@ COLUMNS = (
     Column("discriminability", "real-vs-generated accuracy (0.5 = like real)", 0.5),
     Column("psd_lsd_db", "in-band PSD distance (dB)", 0.0),
     Column("out_of_band_excess_db", "out-of-band excess power (dB)", 0.0),
-    Column("cov_distance", "covariance distance (0–1)", 0.0),
+    Column("cov_distance", "covariance distance (relative, 0 = real)", 0.0),
     Column("evoked_corr", "evoked correlation (r)", 1.0, True, True),
     Column("hmm_fo_distance", "HMM occupancy distance (0–1)", 0.0),
     Column("hmm_state_spectra_lsd_db", "HMM state-spectra distance (dB)", 0.0),

@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 import html
 import json
+import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +87,7 @@ def evoked_figure(result: dict[str, Any], sfreq: float, tmin: float = -0.1) -> A
     conds = sorted(real)
     cols = min(4, len(conds))
     rows = int(np.ceil(len(conds) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(math.ceil(3.2 * cols), 2.6 * rows), squeeze=False)
     for ax, cond in zip(axes.ravel(), conds, strict=False):
         r = real[cond]
         ch = int(np.argmax(np.abs(r).max(-1)))
@@ -101,6 +103,20 @@ def evoked_figure(result: dict[str, Any], sfreq: float, tmin: float = -0.1) -> A
     axes[0, 0].legend(fontsize=6)
     fig.tight_layout()
     return fig
+
+
+def _grid(plt: Any, n: int, w: float, h: float, max_cols: int = 6) -> tuple[Any, Any]:
+    """``n`` panels in rows of at most ``max_cols`` (unused panels hidden), room for a colour
+    bar on the right."""
+    cols = min(n, max_cols)
+    rows = -(-n // cols)
+    # whole inches: MNE's Report reads the canvas back at size × dpi, and a fractional pixel
+    # width (15.6 in → 1559.99 px) shears the embedded image
+    fig, axes = plt.subplots(rows, cols, figsize=(math.ceil(w * cols + 1.2), math.ceil(h * rows)),
+                             squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, axes
 
 
 def topomap_figure(result: dict[str, Any], real: RealSegments,
@@ -125,13 +141,13 @@ def topomap_figure(result: dict[str, Any], real: RealSegments,
     r = ev["real"][cond]
     k = int(np.argmax(np.abs(r).max(0)))
     maps = {name: d[cond][picks, k] for name, d in ev.items() if cond in d}
-    fig, axes = plt.subplots(1, len(maps), figsize=(2.4 * len(maps), 2.6), squeeze=False)
+    fig, axes = _grid(plt, len(maps), 2.4, 2.6)
     lim = np.abs(maps["real"]).max()
     im = None
-    for ax, (name, v) in zip(axes[0], maps.items(), strict=True):
+    for ax, (name, v) in zip(axes.flat, maps.items(), strict=False):
         im, _ = mne.viz.plot_topomap(v, info, axes=ax, show=False, vlim=(-lim, lim))
-        ax.set_title(name, fontsize=8)
-    fig.colorbar(im, ax=list(axes[0]), shrink=0.7, label="store units (robust-scaled)")
+        ax.set_title(textwrap.fill(name, 24), fontsize=8)
+    fig.colorbar(im, ax=list(axes.flat), shrink=0.6, label="store units (robust-scaled)")
     fig.suptitle(f"{cond} at {tmin + k / real.sfreq:.2f} s ({kind}); one colour scale, the "
                  "real map's", fontsize=9)
     return fig
@@ -146,15 +162,16 @@ def correlation_figure(real: RealSegments, signals: dict[str, np.ndarray],
     n = min([ref.shape[1]] + [x.shape[1] for x in signals.values()])
     mats = {"real (reference)": ref[:, :n], CEILING: real.ceiling[:, :n]} | signals | {
         PHASE: controls.phase_randomised(ref[:, :n]), NOISE: controls.white_noise(ref[:, :n])}
-    fig, axes = plt.subplots(1, len(mats), figsize=(2.4 * len(mats) + 1, 2.9), squeeze=False)
+    fig, axes = _grid(plt, len(mats), 2.3, 2.7)
     im = None
-    for ax, (name, x) in zip(axes[0], mats.items(), strict=True):
+    for ax, (name, x) in zip(axes.flat, mats.items(), strict=False):
         im = ax.imshow(np.corrcoef(x), vmin=-1, vmax=1, cmap="RdBu_r")
         d = (rows or {}).get(name, {}).get("cov_distance")
-        ax.set_title(name + (f"\ncov dist {d:.2f}" if d is not None else ""), fontsize=8)
+        ax.set_title(textwrap.fill(name, 24) + (f"\ncov dist {d:.2f}" if d is not None else ""),
+                     fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(im, ax=list(axes[0]), shrink=0.8, label="correlation")
+    fig.colorbar(im, ax=list(axes.flat), shrink=0.6, label="correlation")
     return fig
 
 

@@ -10,6 +10,7 @@ the store's fitted scaling is undone (``units="physical"``, the default: fT, fT/
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +23,7 @@ from neuroseq.data.events import condition_timeline, synthetic_timeline, timelin
 from neuroseq.data.recording import Recording
 from neuroseq.data.splits import sample_spans
 from neuroseq.errors import DataError
-from neuroseq.generation.sampler import SamplingConfig, generate_tokens
+from neuroseq.generation.sampler import SamplingConfig, generate_tokens, innovation_correlation
 from neuroseq.models.linear_ar import LinearAR
 
 
@@ -31,7 +32,8 @@ def generate_recording(model: nn.Module, tok: Any, meta: dict[str, Any], store: 
                        split: str = "test", recording: str | None = None,
                        context_seconds: float | None = None, cfg: SamplingConfig | None = None,
                        trial_seconds: float = 0.5, rest_seconds: float = 0.5,
-                       units: Literal["physical", "store"] = "physical") -> Recording:
+                       units: Literal["physical", "store"] = "physical",
+                       couple_channels: bool = False) -> Recording:
     """Seed ``model`` with real context from ``store`` and generate ``seconds`` of signal.
 
     The context is the first ``context_seconds`` (default: the model's context) of the first
@@ -39,7 +41,9 @@ def generate_recording(model: nn.Module, tok: Any, meta: dict[str, Any], store: 
     ``"real"`` follows that recording's events after the context, ``"synthetic"`` is rest then a
     random class for ``trial_seconds``, repeated, and ``"none"`` is all zeros.
     ``units="physical"`` undoes the store's robust scaling (the recording's own units);
-    ``"store"`` leaves the data in the store's scaled units.
+    ``"store"`` leaves the data in the store's scaled units.  ``couple_channels`` (token
+    models) correlates the channels' draws like the innovations of up to 300 s of the
+    recording's train split (:func:`~neuroseq.generation.sampler.innovation_correlation`).
     """
     if units not in ("physical", "store"):
         raise ValueError(f"units must be 'physical' or 'store', got {units!r}.")
@@ -86,6 +90,8 @@ def generate_recording(model: nn.Module, tok: Any, meta: dict[str, Any], store: 
         lookup = {n: i for i, n in enumerate(meta["channel_vocab"])}
         chans = torch.tensor([[lookup[n] for n in names]])
         subj = torch.tensor([meta["subject_map"].get(store.subject(rid), 0)])
+        if couple_channels and cfg.channel_corr is None:
+            cfg = replace(cfg, channel_corr=_train_innovations(store, rid, sf))
         codes = generate_tokens(model, tok.encode(xt), n_new, channels=chans, subject=subj,
                                 condition=torch.from_numpy(timeline)[None], cfg=cfg)
         data = tok.decode(codes)[0].numpy()
@@ -101,11 +107,23 @@ def generate_recording(model: nn.Module, tok: Any, meta: dict[str, Any], store: 
     rec.add_step("generate", model=type(model).__name__, recording=rid, split=split,
                  start_sample=a + n_ctx, seconds=seconds, conditions=conditions,
                  context_samples=n_ctx, temperature=cfg.temperature, top_p=cfg.top_p,
-                 top_k=cfg.top_k, shift=cfg.shift, seed=cfg.seed,
+                 top_k=cfg.top_k, min_p=cfg.min_p, shift=cfg.shift, seed=cfg.seed,
+                 coupled_channels=cfg.channel_corr is not None,
                  units="physical" if scaled else "store")
     if scaled:
         rec.add_step("inverse_scaling", of="the store's robust scaling", recording=rid)
     return rec
+
+
+def _train_innovations(store: Any, rid: str, sf: float, seconds: float = 300.0) -> torch.Tensor:
+    spans = sample_spans(store, rid, "train" if store.split is not None else None)
+    parts, need = [], int(seconds * sf)
+    for a, b in spans:
+        if need <= 0:
+            break
+        parts.append(store.read(rid, a, min(b, a + need)))
+        need -= parts[-1].shape[1]
+    return innovation_correlation(np.concatenate(parts, axis=1))
 
 
 def sidecar_path(path: str | Path) -> Path:

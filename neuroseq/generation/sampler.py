@@ -7,6 +7,14 @@ its last ``context − shift`` tokens (re-encoded at positions 0…), so a forwa
 window happens once every ``shift`` steps and the steps between use the KV cache.  Models without
 a cache (WaveNet) recompute the same window every step; the token sequence is the same either
 way (tested with greedy sampling).  All ``B·C`` channel streams are one batch.
+
+Channel-independent models predict each channel's next token from the past alone, so drawing
+the channels independently gives innovations that are uncorrelated across channels — and the
+generated data lose the zero-lag spatial correlation of real M/EEG (volume conduction shares
+every source's innovation among sensors).  ``SamplingConfig.channel_corr`` couples the draws
+with a Gaussian copula: each step draws correlated normals, turns them into uniforms and picks
+every channel's token by inverse CDF of its own predicted distribution (codes in amplitude
+order).  Each channel's predictive distribution is unchanged; only the draws are correlated.
 """
 
 from __future__ import annotations
@@ -24,22 +32,55 @@ from neuroseq.log import progress
 class SamplingConfig:
     """How to draw tokens.
 
-    ``temperature=0`` is greedy.  ``top_p`` (nucleus, the paper's default 0.8) and ``top_k``
-    apply after the temperature.  ``shift``: new tokens per window restart (paper: 10).
+    ``temperature=0`` is greedy.  ``top_p`` (nucleus, the paper's default 0.8), ``top_k`` and
+    ``min_p`` (drop tokens less likely than ``min_p`` times the most likely one) apply after
+    the temperature; they cut the low-probability tail whose draws are broadband noise.
+    ``shift``: new tokens per window restart (paper: 10).
     ``use_cache=False`` recomputes the window each step (for checks and cache-less models).
+    ``channel_corr`` ``[C, C]``: correlation of the channels' innovations, to couple their
+    draws (see the module docstring; :func:`innovation_correlation` estimates it).
     """
 
     temperature: float = 1.0
     top_k: int | None = None
     top_p: float | None = 0.8
+    min_p: float | None = None
     shift: int = 10
     use_cache: bool = True
     seed: int = 0
+    channel_corr: Any = None
+
+
+def innovation_correlation(x: Any, order: int = 10) -> torch.Tensor:
+    """Correlation ``[C, C]`` of the one-step prediction errors of a per-channel AR(``order``)
+    least-squares fit to ``x`` ``[C, T]`` — what is shared across channels at each step."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    c, t = x.shape
+    if t < 10 * order:
+        raise ValueError(f"innovation_correlation needs at least {10 * order} samples, got {t}.")
+    x = x - x.mean(-1, keepdim=True)
+    lags = torch.stack([x[:, order - k - 1:t - k - 1] for k in range(order)], -1)  # [C, N, p]
+    y = x[:, order:]
+    coef = torch.linalg.lstsq(lags, y[..., None]).solution  # [C, p, 1]
+    res = y - (lags @ coef)[..., 0]
+    corr = torch.corrcoef(res)
+    return torch.nan_to_num(corr, nan=0.0).fill_diagonal_(1.0).float()
+
+
+def _coupled_uniforms(b: int, c: int, chol: torch.Tensor,
+                      generator: torch.Generator | None) -> torch.Tensor:
+    z = torch.randn(b, c, generator=generator, device=chol.device) @ chol.T
+    return (0.5 * (1 + torch.erf(z / 2 ** 0.5))).clamp(1e-7, 1 - 1e-7).reshape(b * c)
 
 
 def sample_logits(logits: torch.Tensor, cfg: SamplingConfig,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """Draw one token per row of ``logits`` ``[N, V]``."""
+                  generator: torch.Generator | None = None,
+                  uniforms: torch.Tensor | None = None) -> torch.Tensor:
+    """Draw one token per row of ``logits`` ``[N, V]``.
+
+    ``uniforms`` ``[N]`` in (0, 1): draw by inverse CDF over the codes in their order instead
+    of at random (coupled channels; the same distribution, correlated draws).
+    """
     if cfg.temperature <= 0:
         return logits.argmax(-1)
     logits = logits.float() / cfg.temperature
@@ -47,12 +88,21 @@ def sample_logits(logits: torch.Tensor, cfg: SamplingConfig,
         kth = logits.topk(cfg.top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = logits.softmax(-1)
+    if cfg.min_p is not None and cfg.min_p > 0:
+        probs = probs.masked_fill(probs < cfg.min_p * probs.amax(-1, keepdim=True), 0.0)
+        probs = probs / probs.sum(-1, keepdim=True)
     if cfg.top_p is not None and cfg.top_p < 1.0:
         p, idx = probs.sort(-1, descending=True)
         drop = p.cumsum(-1) - p > cfg.top_p  # keep the smallest set reaching top_p
         p = p.masked_fill(drop, 0.0)
-        choice = torch.multinomial(p, 1, generator=generator)
-        return idx.gather(-1, choice)[:, 0]
+        if uniforms is None:
+            choice = torch.multinomial(p, 1, generator=generator)
+            return idx.gather(-1, choice)[:, 0]
+        probs = torch.zeros_like(probs).scatter_(-1, idx, p)
+    if uniforms is not None:
+        cdf = probs.cumsum(-1)
+        u = uniforms.to(cdf)[:, None] * cdf[:, -1:]
+        return torch.searchsorted(cdf, u).clamp_max(probs.shape[-1] - 1)[:, 0]
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
 
@@ -103,6 +153,19 @@ def generate_tokens(model: nn.Module, context: torch.Tensor, n_steps: int, *,
     use_cache = cfg.use_cache and getattr(model, "supports_cache", False)
     cache = model.new_cache(b * c, ctx) if use_cache else None
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    chol = None
+    if cfg.channel_corr is not None:
+        corr = torch.as_tensor(cfg.channel_corr, dtype=torch.float64)
+        if corr.shape != (c, c):
+            raise ValueError(f"channel_corr is {tuple(corr.shape)}; the context has {c} "
+                             "channels.")
+        chol, info = torch.linalg.cholesky_ex(corr + 1e-6 * torch.eye(c, dtype=torch.float64))
+        if int(info) != 0:  # not positive definite: clip the eigenvalues, rescale to unit diag
+            w, v = torch.linalg.eigh(corr)
+            corr = (v * w.clamp_min(1e-4)) @ v.T
+            d = corr.diagonal().sqrt()
+            chol = torch.linalg.cholesky(corr / d[:, None] / d[None, :])
+        chol = chol.float().to(device)
 
     def run(a: int, z: int, start: int) -> torch.Tensor:
         kw: dict[str, Any] = {"cache": cache, "start": start} if use_cache else {}
@@ -112,7 +175,8 @@ def generate_tokens(model: nn.Module, context: torch.Tensor, n_steps: int, *,
     cur, ws = tc, max(0, tc - ctx)
     logits = run(ws, cur, 0)
     for step in progress(range(n_steps), desc=desc, total=n_steps):
-        seq[..., cur] = sample_logits(logits.reshape(b * c, -1), cfg, gen).view(b, c)
+        u = None if chol is None else _coupled_uniforms(b, c, chol, gen)
+        seq[..., cur] = sample_logits(logits.reshape(b * c, -1), cfg, gen, u).view(b, c)
         cur += 1
         if step == n_steps - 1:
             break

@@ -49,6 +49,9 @@ class TaskModule(L.LightningModule):
         Schedule length; ``max_steps`` 0 keeps the LR constant after warm-up.
     min_lr_ratio : float
         Final LR as a fraction of ``lr``.
+    schedule_steps : int | None
+        Length of the cosine decay when it differs from ``max_steps`` (a run trained in
+        resumed chunks towards one schedule, e.g. for learning curves).
     param_groups : list of dict | None
         Per-module settings, matched by parameter-name prefix, first match wins:
         ``[{"prefix": "ete.", "lr": 1e-5}, {"prefix": "teg.", "lr": 1e-3},
@@ -59,11 +62,13 @@ class TaskModule(L.LightningModule):
     def __init__(self, model: nn.Module, objective: Objective, *, lr: float = 1e-3,
                  weight_decay: float = 0.01, betas: tuple[float, float] = (0.9, 0.95),
                  warmup_steps: int = 0, max_steps: int = 0, min_lr_ratio: float = 0.1,
+                 schedule_steps: int | None = None,
                  param_groups: list[dict[str, Any]] | None = None) -> None:
         super().__init__()
         self.model, self.objective = model, objective
         self.lr, self.weight_decay, self.betas = lr, weight_decay, betas
-        self.warmup_steps, self.max_steps, self.min_lr_ratio = warmup_steps, max_steps, min_lr_ratio
+        self.warmup_steps, self.min_lr_ratio = warmup_steps, min_lr_ratio
+        self.max_steps = max_steps if schedule_steps is None else int(schedule_steps)
         self.param_groups = [dict(g) for g in param_groups or []]
         for g in self.param_groups:
             unknown = set(g) - {"prefix", "lr", "frozen", "weight_decay"}

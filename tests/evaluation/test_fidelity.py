@@ -144,3 +144,19 @@ def test_a_store_band_pass_is_its_passband(tmp_path, eeg_rec):
     assert store_passband(st, st.ids[0]) == (0.5, 64.0)  # up to Nyquist at 128 Hz
     st = prepare([f], tmp_path / "c.zarr")
     assert store_passband(st, st.ids[0]) is None
+
+
+def test_drift_sees_a_growing_rhythm_and_not_a_stationary_one():
+    sf, n = 100.0, 30_000  # 5 minutes
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((4, n))
+    flat = fidelity.drift(noise, sf)
+    assert abs(flat["amplitude_ratio"] - 1) < 0.05 and flat["max_abs_band_change_db"] < 0.5
+    t = np.arange(n) / sf
+    grows = noise + np.linspace(0.5, 3.0, n) * np.sin(2 * np.pi * 10 * t)  # alpha × 6
+    d = fidelity.drift(grows, sf)
+    assert d["amplitude_ratio"] > 1.5
+    assert d["band_power_change_db"]["alpha"] > 10  # ≈ 20·log10(6) in the alpha band
+    assert abs(d["band_power_change_db"]["delta"]) < 1  # only alpha grew
+    with pytest.raises(ValueError, match="at least 2 × 60 s"):
+        fidelity.drift(noise[:, :6000], sf)

@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 from neuroseq.cli import main
 from neuroseq.data import samples
+from neuroseq.experiments.compare_generators import MODELS, SAMPLED_VARIANTS
 
 
 def test_quickstart_simulated(tmp_path, monkeypatch):
@@ -38,6 +39,8 @@ def test_quickstart_full_pipeline_smoke(tmp_path):
     qs = tmp_path / "qs"
     assert "GPT2MEG" in r.output and "real (held out)" in r.output and "report:" in r.output
     metrics = json.loads((qs / "metrics.json").read_text())["metrics"]
-    assert {"GPT2MEG", "WaveNet", "linear AR", "real (held out)"} <= set(metrics)
+    want = set(MODELS) | set(SAMPLED_VARIANTS) | {"real (held out)", "phase-randomised",
+                                                  "white noise"}
+    assert want <= set(metrics)
     assert (qs / "report.html").stat().st_size > 100_000 and (qs / "psd.png").exists()
-    assert all((qs / "generated" / f"{n}.fif").exists() for n in ("GPT2MEG", "WaveNet"))
+    assert all((qs / "generated" / f"{m['slug']}.fif").exists() for m in MODELS.values())

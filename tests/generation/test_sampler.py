@@ -44,6 +44,9 @@ def test_top_k_and_top_p_restrict_the_support():
     p = sample_logits(logits, SamplingConfig(top_p=0.7), g)  # 0.5 + 0.3 reaches 0.7
     assert set(p.tolist()) == {0, 1}
     assert abs((p == 0).float().mean().item() - 0.5 / 0.8) < 0.05
+    m = sample_logits(logits, SamplingConfig(min_p=0.5, top_p=None), g)  # ≥ 0.25: tokens 0, 1
+    assert set(m.tolist()) == {0, 1}
+    assert abs((m == 0).float().mean().item() - 0.5 / 0.8) < 0.05
     assert torch.equal(sample_logits(logits, SamplingConfig(temperature=0)),
                        torch.zeros(2000, dtype=torch.long))
 
@@ -70,3 +73,47 @@ def test_synthetic_timeline_and_events():
     ev = timeline_events(t, 100.0, {1: "a", 2: "b", 3: "c"})
     assert len(ev) == 10 and np.allclose(ev["onset"], np.arange(10) + 0.5)
     assert np.allclose(ev["duration"], 0.5) and set(ev["value"]) <= {"a", "b", "c"}
+
+
+class Flat(torch.nn.Module):
+    """Every channel predicts the same fixed distribution over 16 codes, whatever the past."""
+
+    context, supports_cache = 8, False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.logits = torch.log(torch.linspace(1.0, 2.0, 16))
+
+    def forward(self, tokens, channels=None, subject=None, condition=None, last_only=False):
+        b, c, t = tokens.shape
+        return {"logits": self.logits.expand(b, c, 1 if last_only else t, 16)}
+
+
+def test_coupled_channels_keep_each_marginal_and_correlate_the_draws():
+    ctx = torch.zeros(1, 2, 4, dtype=torch.long)
+    corr = torch.tensor([[1.0, 0.9], [0.9, 1.0]])
+    cfg = SamplingConfig(top_p=None, use_cache=False)
+    free = generate_tokens(Flat(), ctx, 4000, cfg=cfg)[0].float()
+    tied = generate_tokens(Flat(), ctx, 4000, cfg=SamplingConfig(
+        top_p=None, use_cache=False, channel_corr=corr))[0].float()
+    assert abs(np.corrcoef(free.numpy())[0, 1]) < 0.1
+    assert np.corrcoef(tied.numpy())[0, 1] > 0.8
+    want = torch.linspace(1.0, 2.0, 16) / torch.linspace(1.0, 2.0, 16).sum()
+    for x in (free, tied):  # the same distribution per channel either way
+        freq = torch.bincount(x[0].long(), minlength=16) / x.shape[1]
+        assert (freq - want).abs().max() < 0.02
+    with pytest.raises(ValueError, match="channel_corr is"):
+        generate_tokens(Flat(), ctx, 5, cfg=SamplingConfig(channel_corr=torch.eye(3)))
+
+
+def test_innovation_correlation_recovers_the_shared_part():
+    from neuroseq.generation.sampler import innovation_correlation
+
+    rng = np.random.default_rng(0)
+    e = rng.multivariate_normal([0, 0, 0], [[1, 0.7, 0], [0.7, 1, 0], [0, 0, 1]], 20_000).T
+    x = np.zeros_like(e)
+    for t in range(2, e.shape[1]):  # a smooth AR(2) per channel, driven by e
+        x[:, t] = 1.6 * x[:, t - 1] - 0.8 * x[:, t - 2] + e[:, t]
+    r = innovation_correlation(x).numpy()
+    assert abs(r[0, 1] - 0.7) < 0.03 and abs(r[0, 2]) < 0.03 and np.allclose(np.diag(r), 1)

@@ -106,6 +106,9 @@ def test_clear_cli_errors(tmp_path):
     res = CliRunner().invoke(main, ["generate", "--checkpoint", str(tmp_path), "--seconds", "1",
                                     "--out", str(tmp_path / "x.fif")])
     assert res.exit_code == 2 and "not a finished run directory" in res.output
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(tmp_path), "--seconds", "1",
+                                    "--out", str(tmp_path / "x.fif"), "--min-p", "1.5"])
+    assert res.exit_code == 2 and "--min-p" in res.output and "between 0 and 1" in res.output
 
 
 def _npy_store(tmp_path, scale=50.0, seconds=200):

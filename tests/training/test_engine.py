@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from neuroseq.errors import NeuroseqError
 from neuroseq.training import TaskModule, TrainConfig, fit
+from neuroseq.training.loader import ResumableLoader
 from neuroseq.training.module import warmup_cosine
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -42,6 +43,27 @@ def test_fit_learns_and_records_the_run(tmp_path):
     assert info["metrics"]["val_loss"] < 0.05 and trainer.global_step == 80
     assert {"best.ckpt", "last.ckpt"} <= set(info["checkpoints_sha256"])
     assert info["versions"]["torch"] == torch.__version__ and info["seed"] == 0
+
+
+def test_chunks_resumed_towards_one_schedule_equal_one_run(tmp_path):
+    """Learning curves train in resumed chunks; ``schedule_steps`` keeps the one cosine decay."""
+
+    def train(run, steps, schedule=None):
+        torch.manual_seed(0)
+        module = TaskModule(nn.Linear(4, 1), mse, lr=0.1, warmup_steps=4, max_steps=steps,
+                            schedule_steps=schedule)
+        data = ResumableLoader(loader().dataset, 32, seed=0)
+        fit(module, data, None, run_dir=tmp_path / run,
+            cfg=TrainConfig(max_steps=steps, checkpoint_every_n_steps=10, val_check_interval=None))
+        return module.model.weight.detach().clone(), module.lr_schedulers().get_last_lr()[0]
+
+    one, lr_one = train("one", 30)
+    train("chunks", 10, schedule=30)
+    train("chunks", 20, schedule=30)
+    chunked, lr_chunked = train("chunks", 30, schedule=30)
+    assert torch.equal(one, chunked) and lr_one == pytest.approx(lr_chunked) == pytest.approx(0.01)
+    without, lr_without = train("no_schedule", 10)  # decayed to its floor after 10 steps
+    assert lr_without == pytest.approx(0.01) and not torch.equal(one, without)
 
 
 def test_nan_loss_stops_with_a_clear_message(tmp_path):

@@ -1,0 +1,344 @@
+"""Generative models compared at an equal CPU budget, with learning curves and long-horizon drift.
+
+The longer sibling of the quickstart comparison
+(:mod:`neuroseq.experiments.compare_generators`, same :data:`MODELS`, same store).  Each
+gradient-trained model gets ``minutes / n_models`` of training time on this machine: its
+seconds per step are measured first (two short timed runs), which fixes its step count; it is
+then trained towards that one cosine schedule in ``points`` resumed chunks, and after each chunk
+it generates ``curve_seconds`` from the test split's first context — the learning curves (every
+headline metric against training steps).  The closed-form linear ARs are fitted once (seconds).
+The final models generate ``seconds`` for the headline table; ``drift_model`` generates it
+again under each of :data:`SAMPLINGS` (temperature, top-p, min-p, coupled channels); and it
+plus the two linear ARs generate ``drift_seconds`` for the long-horizon drift (first vs last
+``drift_window_s``), beside the real recording's own drift over as long a stretch.
+
+Every stage writes its state to ``out/state.json`` as it finishes, so an interrupted run picks
+up where it stopped.  Run it with ``python benchmarks/bench_generators.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroseq.atomic import write_json_atomic
+from neuroseq.experiments.compare_generators import (
+    MODELS,
+    _config,
+    context_seconds,
+    generate_to_fif,
+)
+from neuroseq.log import logger
+
+#: sampling settings tried on the final ``drift_model`` (the first is the default: paper top-p)
+SAMPLINGS: dict[str, dict[str, Any]] = {
+    "top-p 0.8 (default)": {},
+    "temperature 0.8, top-p 0.8": {"temperature": 0.8},
+    "min-p 0.2": {"top_p": None, "min_p": 0.2},
+    "no truncation (top-p 1)": {"top_p": None},
+    "coupled channels, top-p 0.8": {"couple_channels": True},
+    "coupled channels, min-p 0.2": {"couple_channels": True, "top_p": None, "min_p": 0.2},
+    "coupled channels, no truncation": {"couple_channels": True, "top_p": None},
+}
+
+#: the metrics followed along training (keys of :func:`~neuroseq.evaluation.suite.compare_to_real`)
+CURVE_METRICS = ("psd_lsd_db", "out_of_band_excess_db", "cov_distance", "evoked_corr",
+                 "decoding_generated_to_real", "discriminability")
+
+
+class _State:
+    """``state.json``: what is done, written atomically after every stage."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        self.data[key] = value
+        write_json_atomic(self.path, self.data)
+
+
+def _seconds_per_step(store: Path, conditions: Any, spec: dict[str, Any], batch_size: int,
+                      scratch: Path, probe: tuple[int, int] = (10, 50)) -> float:
+    """Training seconds per step: two timed runs of ``probe`` steps, the difference divided by
+    the step difference (so set-up costs cancel).  For models so small that the difference
+    drowns in timing noise, at least a quarter of the longer run's mean step time."""
+    from neuroseq import systems
+
+    times = []
+    for steps in probe:
+        cfg = _config(store, conditions, spec, steps, batch_size, 2)
+        t = time.perf_counter()
+        systems.run(cfg, "pretrain", scratch / f"{spec['slug']}_{steps}", resume=False)
+        times.append(time.perf_counter() - t)
+    return max((times[1] - times[0]) / (probe[1] - probe[0]), times[1] / probe[1] / 4)
+
+
+def run(out: str | Path, store: str | Path, conditions: Any, *, minutes: float = 60.0,
+        points: int = 4, seconds: float = 60.0, curve_seconds: float = 30.0,
+        drift_seconds: float = 600.0, drift_window_s: float = 60.0,
+        drift_model: str = "GPT2MEG + conv, value", batch_size: int = 2, seed: int = 0,
+        passband: tuple[float, float] | None = None, hmm_states: int = 6, hmm_pca: int = 20,
+        echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the benchmark into ``out``; returns (and writes to ``out/results.json``) the results.
+
+    ``minutes``: total training time shared equally by the gradient-trained models.
+    """
+    from neuroseq import systems
+    from neuroseq.data.store import Store
+    from neuroseq.evaluation.judge import judge
+
+    if points < 1:
+        raise ValueError(f"points must be >= 1, got {points}.")
+    if drift_model not in MODELS:
+        raise ValueError(f"drift_model {drift_model!r} is not one of {list(MODELS)}.")
+    out, store, t0 = Path(out), Path(store), time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    state = _State(out / "state.json")
+    st = Store(store)
+
+    def say(msg: str) -> None:
+        logger.info(msg)
+        if echo is not None:
+            echo(f"[{time.perf_counter() - t0:6.0f} s] {msg}")
+
+    neural = [n for n, s in MODELS.items() if s["model"]["kind"] != "linear_ar"]
+    budget = minutes * 60.0 / len(neural)
+    ctx = None
+    for name, spec in MODELS.items():
+        done = state.get(f"model:{name}")
+        if done is not None:
+            ctx = ctx or done["context_s"]
+            continue
+        slug, run_dir = spec["slug"], out / "runs" / spec["slug"]
+        info: dict[str, Any] = {"slug": slug, "points": []}
+        if name in neural:
+            say(f"{name}: measuring seconds per step")
+            sps = _seconds_per_step(store, conditions, spec, batch_size, out / "probe")
+            chunk = max(1, int(budget / sps / points))
+            total = chunk * points
+            info |= {"seconds_per_step": sps, "steps": total, "budget_s": budget}
+            train_s = 0.0
+            for k in range(1, points + 1):
+                say(f"{name}: training to step {k * chunk} of {total} "
+                    f"(≈ {sps * chunk:.0f} s per chunk)")
+                cfg = _config(store, conditions, spec, k * chunk, batch_size, 20)
+                cfg["optim"]["schedule_steps"] = total
+                cfg["train"] |= {"seed": seed, "checkpoint_every_n_steps": chunk,
+                                 "val_check_interval": chunk}
+                t = time.perf_counter()
+                systems.run(cfg, "pretrain", run_dir, resume=True)
+                train_s += time.perf_counter() - t
+                ctx = ctx or context_seconds(run_dir)
+                last = k == points
+                secs = seconds if last else curve_seconds
+                say(f"{name}: generating {secs:g} s at step {k * chunk}")
+                path = generate_to_fif(run_dir, st, secs, out / "generated" /
+                                       f"{slug}@{k * chunk}.fif", context=ctx, seed=seed)
+                info["points"].append({"step": k * chunk, "train_s": round(train_s, 1),
+                                       "file": str(path)})
+            info["train_s"] = round(train_s, 1)
+        else:
+            say(f"{name}: closed-form fit")
+            cfg = _config(store, conditions, spec, 1, batch_size, 2)
+            t = time.perf_counter()
+            systems.run(cfg, "pretrain", run_dir, resume=False)
+            info["train_s"] = round(time.perf_counter() - t, 1)
+            ctx = ctx or 128 / st.sfreq(st.ids[0])
+            path = generate_to_fif(run_dir, st, seconds, out / "generated" / f"{slug}.fif",
+                                   context=ctx, seed=seed)
+            info["points"].append({"step": 0, "train_s": info["train_s"], "file": str(path)})
+        info["context_s"] = ctx
+        state.put(f"model:{name}", info)
+    models = {n: state.get(f"model:{n}") for n in MODELS}
+
+    if state.get("final") is None:
+        say("judging the final models (headline)")
+        finals = {n: m["points"][-1]["file"] for n, m in models.items()}
+        _, res, _ = judge(finals, store=str(store), hmm_states=hmm_states, hmm_pca=hmm_pca,
+                          passband=passband)
+        state.put("final", {"rows": _plain(res["rows"]),
+                            "not_applicable": res["details"].get("not_applicable"),
+                            "passband_hz": res["details"].get("passband_hz"),
+                            "n_samples": res["details"]["n_samples"]})
+    if state.get("curves") is None:
+        say(f"judging every curve point on its first {curve_seconds:g} s")
+        files = {f"{n} @ {p['step']}": p["file"] for n in neural for p in models[n]["points"]}
+        files |= {n: models[n]["points"][-1]["file"] for n in MODELS if n not in neural}
+        _, res, _ = judge(files, store=str(store), hmm_states=hmm_states, hmm_pca=hmm_pca,
+                          passband=passband)
+        curves = {n: [{"step": p["step"], "train_s": p["train_s"]} |
+                      {k: res["rows"][f"{n} @ {p['step']}"].get(k) for k in CURVE_METRICS}
+                      for p in models[n]["points"]] for n in neural}
+        refs = {n: {k: r.get(k) for k in CURVE_METRICS} for n, r in res["rows"].items()
+                if " @ " not in n}
+        state.put("curves", {"models": curves, "references": refs,
+                             "n_samples": res["details"]["n_samples"]})
+    if state.get("sampling") is None:
+        from neuroseq.errors import DataError
+        from neuroseq.generation.recording import read_generated, sidecar_path
+
+        m = models[drift_model]
+        files, failed = {}, {}
+        for i, (label, kw) in enumerate(SAMPLINGS.items()):
+            if not kw:
+                files[label] = m["points"][-1]["file"]
+                continue
+            path = out / "generated" / f"{m['slug']}_sampling{i}.fif"
+            if not (path.is_file() and sidecar_path(path).is_file()):  # reuse a finished file
+                say(f"sampling: {drift_model} with {label}")
+                generate_to_fif(out / "runs" / m["slug"], st, seconds, path,
+                                context=m["context_s"], seed=seed, sampling=kw)
+            try:
+                read_generated(path)
+            except DataError as err:  # e.g. a channel stuck on one code: reported, not judged
+                failed[label] = str(err).split(". ")[0]
+                continue
+            files[label] = str(path)
+        _, res, _ = judge(files, store=str(store), hmm_states=hmm_states, hmm_pca=hmm_pca,
+                          passband=passband)
+        state.put("sampling", {"model": drift_model, "settings": SAMPLINGS,
+                               "rows": _plain(res["rows"]), "failed": failed})
+    if state.get("drift") is None:
+        state.put("drift", _drift(models, st, out, drift_model, drift_seconds, drift_window_s,
+                                  passband, seed, say))
+    val_ce = {n: _val_ce(out / "runs" / models[n]["slug"] / "metrics.csv") for n in neural}
+    final, curves, drift = state.get("final"), state.get("curves"), state.get("drift")
+    sampling = state.get("sampling")
+    results = {
+        "models": {n: {k: m.get(k) for k in ("steps", "seconds_per_step", "budget_s", "train_s")}
+                   for n, m in models.items()},
+        "minutes": minutes, "points": points, "seconds": seconds, "curve_seconds": curve_seconds,
+        "seed": seed, "batch_size": batch_size, "final": final, "curves": curves,
+        "drift": drift, "sampling": sampling, "val_ce": val_ce,
+        "wall_s": round(time.perf_counter() - t0, 1)}
+    write_json_atomic(out / "results.json", results)
+    return results
+
+
+def _val_ce(csv_path: Path) -> list[list[float]]:
+    """``[[step, validation cross-entropy], ...]`` from a run's ``metrics.csv``."""
+    import pandas as pd
+
+    if not csv_path.is_file():
+        return []
+    log = pd.read_csv(csv_path)
+    if "val_loss" not in log:
+        return []
+    log = log.dropna(subset=["val_loss"])
+    return [[int(r.step) + 1, float(r.val_loss)] for r in log.itertuples()]
+
+
+def _plain(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {n: {k: (float(v) if isinstance(v, int | float | np.floating) else v)
+                for k, v in r.items() if not isinstance(v, np.ndarray)} for n, r in rows.items()}
+
+
+def _drift(models: dict[str, Any], st: Any, out: Path, drift_model: str, seconds: float,
+           window_s: float, passband: tuple[float, float] | None, seed: int,
+           say: Callable[[str], None]) -> dict[str, Any]:
+    """Drift (first vs last ``window_s``) of ``seconds`` generated by ``drift_model`` and the
+    linear ARs, and of the real recording over the same length (or all of it, if shorter)."""
+    from neuroseq.evaluation import fidelity
+    from neuroseq.generation.recording import read_generated, to_store_units
+
+    bands = fidelity.bands_within(passband)
+    rid = st.ids[0]
+    n_real = min(st.n_samples(rid), int(round(seconds * st.sfreq(rid))))
+    real = st.read(rid, 0, n_real).astype(np.float64)
+    rows = {"real": fidelity.drift(real, st.sfreq(rid), window_s=window_s, bands=bands)}
+    rows["real"]["note"] = f"{rid}, its first {n_real / st.sfreq(rid):.0f} s (all splits)"
+    for name in [drift_model] + [n for n, s in MODELS.items()
+                                 if s["model"]["kind"] == "linear_ar"]:
+        say(f"drift: generating {seconds:g} s with {name}")
+        m = models[name]
+        run_dir = out / "runs" / m["slug"]
+        t = time.perf_counter()
+        path = generate_to_fif(run_dir, st, seconds, out / "generated" / f"{m['slug']}_long.fif",
+                               context=m["context_s"], seed=seed)
+        rec, side = read_generated(path)
+        x = to_store_units(rec, side, st).data.astype(np.float64)
+        rows[name] = fidelity.drift(x, st.sfreq(rid), window_s=window_s, bands=bands)
+        rows[name]["generate_s"] = round(time.perf_counter() - t, 1)
+    return {"seconds": seconds, "window_s": window_s, "rows": rows}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as Markdown: budgets, headline table, learning curves, drift."""
+    from neuroseq.evaluation.headline import headline_table
+
+    lines = [f"Training budget: {results['minutes']:g} CPU minutes shared equally by the "
+             f"gradient-trained models (seed {results['seed']}, batch "
+             f"{results['batch_size']}); the linear ARs are closed-form fits.", "",
+             "| model | steps | s/step | training s |", "|---|---|---|---|"]
+    for n, m in results["models"].items():
+        sps = f"{m['seconds_per_step']:.2f}" if m.get("seconds_per_step") else "—"
+        lines.append(f"| {n} | {m.get('steps') or 'closed form'} | {sps} | {m['train_s']} |")
+    f = results["final"]
+    lines += ["", f"## Headline (test split, {f['n_samples']} samples per signal)", "",
+              headline_table(f["rows"], f.get("not_applicable"), f.get("passband_hz")), "",
+              f"## Learning curves (first {results['curve_seconds']:g} s of each generation)",
+              "", "| model | step | training s | " + " | ".join(CURVE_METRICS) + " |",
+              "|---" * (3 + len(CURVE_METRICS)) + "|"]
+
+    def fmt(v: Any) -> str:
+        return "—" if v is None else f"{v:.3f}"
+
+    for n, pts in results["curves"]["models"].items():
+        for p in pts:
+            lines.append(f"| {n} | {p['step']} | {p['train_s']} | " +
+                         " | ".join(fmt(p.get(k)) for k in CURVE_METRICS) + " |")
+    for n, r in results["curves"]["references"].items():
+        lines.append(f"| {n} | — | — | " + " | ".join(fmt(r.get(k)) for k in CURVE_METRICS)
+                     + " |")
+    lines += ["", "Validation next-token cross-entropy (nats; val split, 20 batches) at each "
+              "point:", ""]
+    lines += [f"- {n}: " + ", ".join(f"{v:.3f} at step {s}" for s, v in pts)
+              for n, pts in results.get("val_ce", {}).items()]
+    samp = results["sampling"]
+    lines += ["", f"## Sampling settings ({samp['model']}, final weights)", "",
+              headline_table(samp["rows"], f.get("not_applicable"), f.get("passband_hz"))]
+    lines += [f"\nNot judged — {k}: {v}." for k, v in samp.get("failed", {}).items()]
+    d = results["drift"]
+    bands = list(next(iter(d["rows"].values()))["band_power_change_db"])
+    lines += ["", f"## Long-horizon drift ({d['seconds']:g} s; last vs first "
+              f"{d['window_s']:g} s)", "",
+              "| signal | amplitude ratio | " + " | ".join(f"{b} change (dB)" for b in bands)
+              + " |", "|---" * (2 + len(bands)) + "|"]
+    def db(v: float) -> str:  # a generation stuck on one code has no power left
+        return "flat (< −100)" if v < -100 else f"{v:+.2f}"
+
+    for n, r in d["rows"].items():
+        lines.append(f"| {n} | {r['amplitude_ratio']:.3f} | " +
+                     " | ".join(db(r['band_power_change_db'][b]) for b in bands) + " |")
+    return "\n".join(lines)
+
+
+def curves_figure(results: dict[str, Any]) -> Any:
+    """Each curve metric against training steps, one panel per metric, references dashed."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    refs = results["curves"]["references"]
+    for ax, key in zip(axes.flat, CURVE_METRICS, strict=False):
+        for n, pts in results["curves"]["models"].items():
+            xs = [p["step"] for p in pts if p.get(key) is not None]
+            ys = [p[key] for p in pts if p.get(key) is not None]
+            ax.plot(xs, ys, "o-", label=n)
+        for i, (n, r) in enumerate(refs.items()):
+            if r.get(key) is not None:
+                ax.axhline(r[key], ls="--", lw=1, color=f"C{6 + i % 4}", label=n)
+        ax.set_title(key)
+        ax.set_xlabel("training step")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"Learning curves at an equal budget ({results['minutes']:g} CPU min in all)")
+    fig.tight_layout()
+    return fig
