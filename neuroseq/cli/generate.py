@@ -20,7 +20,9 @@ import click
 @click.option("--split", default="test", show_default=True)
 @click.option("--recording", default=None, help="Recording id of the seed (default: first).")
 @click.option("--temperature", type=float, default=1.0, show_default=True)
-@click.option("--top-p", type=float, default=0.8, show_default=True)
+@click.option("--top-p", type=float, default=0.8, show_default=True,
+              help="Nucleus size (the paper's 0.8); 1 = no truncation, which long generations "
+              "need: truncated sampling can lock a channel onto one token.")
 @click.option("--top-k", type=int, default=None)
 @click.option("--min-p", type=float, default=None,
               help="Drop tokens less likely than MIN_P times the most likely one (0 < MIN_P < 1).")
