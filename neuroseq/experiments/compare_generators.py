@@ -8,7 +8,7 @@ ARs — are trained on its train split (the μ-law tokenizer is fitted there too
 each generates ``seconds`` of signal seeded with the test split's first context and following
 its real condition timeline; forecasting is scored on the test split; everything is judged
 against the real data (with the held-out ceiling and the controls) and written to one
-``report.html``.  Sizes (:data:`PROFILES`) keep the default run near 11 minutes on 2 CPU cores.
+``report.html``.  Sizes (:data:`PROFILES`) keep the default run near 12 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from neuroseq.atomic import write_json_atomic, write_text_atomic
 from neuroseq.log import logger
 
-#: training steps per model and seconds per profile.  "default" (≈ 11 min on 2 cores) gives
+#: training steps per model and seconds per profile.  "default" (≈ 12 min on 2 cores) gives
 #: every gradient-trained model about the same CPU time (≈ 75 s on the reference 2-core machine;
 #: the measured seconds are in the summary's ``timings_s``); the linear ARs are closed-form fits.
 #: "smoke" is for tests.
