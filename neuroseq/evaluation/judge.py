@@ -62,14 +62,15 @@ def judge(generated: dict[str, str], *, store: str | None = None, hmm_states: in
     return real, res, {k: r.data[:, :n].astype(np.float64) for k, r in recs.items()}
 
 
-def _jsonable(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def jsonable_rows(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The metric rows with numbers as floats and arrays left out, ready for JSON."""
     return {k: {m: (float(v) if isinstance(v, int | float | np.floating) else v)
                 for m, v in r.items() if not isinstance(v, np.ndarray)} for k, r in rows.items()}
 
 
 def write_metrics(res: dict[str, Any], path: str | Path, extra: dict | None = None) -> Path:
     """The flat metrics table (plus ``extra``) as JSON, written atomically."""
-    out = {"metrics": _jsonable(res["rows"]), "conditions": res["details"]["conditions"],
+    out = {"metrics": jsonable_rows(res["rows"]), "conditions": res["details"]["conditions"],
            "n_samples": res["details"]["n_samples"]} | (extra or {})
     if res["details"].get("passband_hz"):
         out["passband_hz"] = res["details"]["passband_hz"]

@@ -94,7 +94,7 @@ def run(out: str | Path, store: str | Path, conditions: Any, *, minutes: float =
     """
     from neuroseq import systems
     from neuroseq.data.store import Store
-    from neuroseq.evaluation.judge import judge
+    from neuroseq.evaluation.judge import jsonable_rows, judge
 
     if points < 1:
         raise ValueError(f"points must be >= 1, got {points}.")
@@ -165,7 +165,7 @@ def run(out: str | Path, store: str | Path, conditions: Any, *, minutes: float =
         finals = {n: m["points"][-1]["file"] for n, m in models.items()}
         _, res, _ = judge(finals, store=str(store), hmm_states=hmm_states, hmm_pca=hmm_pca,
                           passband=passband)
-        state.put("final", {"rows": _plain(res["rows"]),
+        state.put("final", {"rows": jsonable_rows(res["rows"]),
                             "not_applicable": res["details"].get("not_applicable"),
                             "passband_hz": res["details"].get("passband_hz"),
                             "n_samples": res["details"]["n_samples"]})
@@ -206,7 +206,7 @@ def run(out: str | Path, store: str | Path, conditions: Any, *, minutes: float =
         _, res, _ = judge(files, store=str(store), hmm_states=hmm_states, hmm_pca=hmm_pca,
                           passband=passband)
         state.put("sampling", {"model": drift_model, "settings": SAMPLINGS,
-                               "rows": _plain(res["rows"]), "failed": failed})
+                               "rows": jsonable_rows(res["rows"]), "failed": failed})
     if state.get("drift") is None:
         state.put("drift", _drift(models, st, out, drift_model, drift_seconds, drift_window_s,
                                   passband, seed, say))
@@ -235,11 +235,6 @@ def _val_ce(csv_path: Path) -> list[list[float]]:
         return []
     log = log.dropna(subset=["val_loss"])
     return [[int(r.step) + 1, float(r.val_loss)] for r in log.itertuples()]
-
-
-def _plain(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {n: {k: (float(v) if isinstance(v, int | float | np.floating) else v)
-                for k, v in r.items() if not isinstance(v, np.ndarray)} for n, r in rows.items()}
 
 
 def _drift(models: dict[str, Any], st: Any, out: Path, drift_model: str, seconds: float,
