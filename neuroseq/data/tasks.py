@@ -46,7 +46,7 @@ class MultiTaskEpochs(Dataset):
         if not tasks:
             raise DataError("no tasks given: pass {task: {event value: label}}.")
         if recordings is not None:
-            corpus = _Subset(corpus, recordings)
+            corpus = RecordingSubset(corpus, recordings)
         self.tasks = {t: dict(m) for t, m in tasks.items()}
         self.n_classes = {t: len(set(m.values())) for t, m in self.tasks.items()}
         self.parts: list[tuple[str, EpochDataset]] = []
@@ -67,7 +67,7 @@ class MultiTaskEpochs(Dataset):
         return ds[i - int(self._offsets[k])] | {"task": task}
 
 
-class _Subset:
+class RecordingSubset:
     """A corpus restricted to some recording ids (same interface)."""
 
     def __init__(self, corpus: Any, ids: list[str]) -> None:

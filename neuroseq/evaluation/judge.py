@@ -34,6 +34,18 @@ def store_passband(store: Store, rid: str) -> tuple[float, float] | None:
     return None
 
 
+def ceiling_split(store: Any, recording: str, start: int, n: int) -> str:
+    """The split the real ceiling is cut from: ``val``, unless the generation continues the val
+    split (sampling settings are chosen there), then ``test`` — never the stretch judged."""
+    if store.split is None:
+        return "val"
+    sf = store.sfreq(recording)
+    for a, b in store.split.spans(recording, "val"):
+        if start < b * sf and start + n > a * sf:
+            return "test"
+    return "val"
+
+
 def judge(generated: dict[str, str], *, store: str | None = None, hmm_states: int = 6,
           hmm_pca: int = 20, conditions: list[str] | None = None,
           passband: tuple[float, float] | None = None) -> tuple[Any, dict, dict]:
@@ -55,7 +67,8 @@ def judge(generated: dict[str, str], *, store: str | None = None, hmm_states: in
     st = Store(store or side.get("store") or "")
     recs = {k: to_store_units(r, sides[k], st) for k, r in recs.items()}
     n = min(r.n_times for r in recs.values())
-    real = real_segments(st, rid, int(start), n)
+    real = real_segments(st, rid, int(start), n,
+                         ceiling_split=ceiling_split(st, rid, int(start), n))
     hmm = TDEHMM(n_states=hmm_states, n_pca=hmm_pca)
     band = passband or store_passband(st, rid)
     res = compare_to_real(real, recs, conditions=conditions, hmm=hmm, passband=band)

@@ -89,9 +89,10 @@ def context_seconds(run: Path) -> float:
 
 
 def generate_to_fif(run: Path, store: Any, seconds: float, path: Path, *, context: float,
-                    seed: int = 0, sampling: dict[str, Any] | None = None) -> Path:
-    """Generate ``seconds`` with the model of ``run`` from the test split's first ``context``
-    seconds, following the real condition timeline; save ``path`` (.fif) and its sidecar.
+                    seed: int = 0, sampling: dict[str, Any] | None = None,
+                    split: str = "test") -> Path:
+    """Generate ``seconds`` with the model of ``run`` from the first ``context`` seconds of
+    ``split``, following the real condition timeline; save ``path`` (.fif) and its sidecar.
     ``sampling``: :class:`~neuroseq.generation.sampler.SamplingConfig` fields (default: its
     defaults, the paper's top-p 0.8), and ``couple_channels`` (see
     :func:`~neuroseq.generation.recording.generate_recording`)."""
@@ -106,7 +107,7 @@ def generate_to_fif(run: Path, store: Any, seconds: float, path: Path, *, contex
     couple = bool(kw.pop("couple_channels", False))
     with torch.inference_mode():
         rec = generate_recording(model, tok, meta, store, seconds, conditions="real",
-                                 split="test", context_seconds=context,
+                                 split=split, context_seconds=context,
                                  cfg=SamplingConfig(**{"seed": seed} | kw),
                                  couple_channels=couple)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -89,6 +89,31 @@ def power_law(x: np.ndarray, y: np.ndarray) -> dict[str, float] | None:
     return {"a": float(np.exp(icpt)), "alpha": float(-slope), "r2": r2, "n": int(ok.sum())}
 
 
+def power_law_vs_flat(x: np.ndarray, y: np.ndarray) -> dict[str, Any] | None:
+    """The power law beside a flat line ``y = c`` (the loss does not depend on ``x``), each
+    judged by its leave-one-out error in log space (a fit with fewer free parameters is not
+    favoured by a smaller in-sample error); ``better`` names the lower one.  None with fewer
+    than three usable points (leaving one out must leave two distinct ``x``)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = (x > 0) & (y > 0) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) < 3 or len(np.unique(x)) < 3:
+        return None
+    pl = power_law(x, y)
+    lx, ly = np.log(x), np.log(y)
+    err_pl, err_flat = [], []
+    for i in range(len(x)):
+        keep = np.arange(len(x)) != i
+        slope, icpt = np.polyfit(lx[keep], ly[keep], 1)
+        err_pl.append(ly[i] - (icpt + slope * lx[i]))
+        err_flat.append(ly[i] - ly[keep].mean())
+    rmse_pl = float(np.sqrt(np.mean(np.square(err_pl))))
+    rmse_flat = float(np.sqrt(np.mean(np.square(err_flat))))
+    return (pl or {}) | {"flat": float(np.exp(ly.mean())), "loo_rmse_power_law": rmse_pl,
+                         "loo_rmse_flat": rmse_flat,
+                         "better": "power law" if rmse_pl < rmse_flat else "flat line"}
+
+
 def _ete_params(run: Path) -> tuple[int, int]:
     """(non-embedding, total) parameter counts of a pretrained ETE."""
     import contextlib
@@ -153,12 +178,12 @@ def fits(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"loss_vs_params": {}, "loss_vs_data": {}}
     for f in sorted({r["fraction"] for r in rows}):
         sel = [r for r in rows if r["fraction"] == f]
-        out["loss_vs_params"][f"{f:g}"] = power_law([r["params"] for r in sel],
-                                                    [r["val_loss"] for r in sel])
+        xy = [r["params"] for r in sel], [r["val_loss"] for r in sel]
+        out["loss_vs_params"][f"{f:g}"] = power_law_vs_flat(*xy) or power_law(*xy)
     for p in sorted({r["params"] for r in rows}):
         sel = [r for r in rows if r["params"] == p]
-        out["loss_vs_data"][str(p)] = power_law([r["train_windows"] for r in sel],
-                                                [r["val_loss"] for r in sel])
+        xy = [r["train_windows"] for r in sel], [r["val_loss"] for r in sel]
+        out["loss_vs_data"][str(p)] = power_law_vs_flat(*xy) or power_law(*xy)
     return out
 
 
@@ -177,8 +202,13 @@ def table(summary: dict[str, Any]) -> str:
     for kind, label in (("loss_vs_params", "fraction"), ("loss_vs_data", "params")):
         for key, f in summary["fits"][kind].items():
             if f:
-                lines.append(f"- {kind} at {label} {key}: alpha {f['alpha']:.3f}, "
-                             f"a {f['a']:.4g}, R² {f['r2']:.2f} ({f['n']} points)")
+                line = (f"- {kind} at {label} {key}: alpha {f['alpha']:.3f}, "
+                        f"a {f['a']:.4g}, R² {f['r2']:.2f} ({f['n']} points)")
+                if "better" in f:
+                    line += (f"; flat line {f['flat']:.4f}; leave-one-out RMSE (log) power law "
+                             f"{f['loo_rmse_power_law']:.4f} vs flat {f['loo_rmse_flat']:.4f}: "
+                             f"**{f['better']}** fits better")
+                lines.append(line)
     return "\n".join(lines) + "\n"
 
 

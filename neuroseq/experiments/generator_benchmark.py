@@ -8,8 +8,11 @@ then trained towards that one cosine schedule in ``points`` resumed chunks, and 
 it generates ``curve_seconds`` from the test split's first context — the learning curves (every
 headline metric against training steps).  The closed-form linear ARs are fitted once (seconds).
 The final models generate ``seconds`` for the headline table; ``drift_model`` generates it
-again under each of :data:`SAMPLINGS` (temperature, top-p, min-p, coupled channels); and it
-plus the two linear ARs generate ``drift_seconds`` for the long-horizon drift (first vs last
+again under each of :data:`SAMPLINGS` (temperature, top-p, min-p, coupled channels), first
+from the **validation** split, where one setting is chosen by the rule of
+:func:`select_sampling` (the test split is not looked at), then from the test split, where
+every setting is reported; and it (with the default and with the chosen setting) plus the two
+linear ARs generate ``drift_seconds`` for the long-horizon drift (first vs last
 ``drift_window_s``), beside the real recording's own drift over as long a stretch.
 
 Every stage writes its state to ``out/state.json`` as it finishes, so an interrupted run picks
@@ -46,6 +49,12 @@ SAMPLINGS: dict[str, dict[str, Any]] = {
     "coupled channels, no truncation": {"couple_channels": True, "top_p": None},
 }
 
+#: the issue's goal: a generative model beats the multivariate AR on these five
+GOAL_METRICS = ("psd_lsd_db", "evoked_corr", "cov_distance", "decoding_generated_to_real",
+                "discriminability")
+#: the baseline the sampling selection counts wins against
+SELECTION_BASELINE = "linear AR (multivariate)"
+
 #: the metrics followed along training (keys of :func:`~neuroseq.evaluation.suite.compare_to_real`)
 CURVE_METRICS = ("psd_lsd_db", "out_of_band_excess_db", "cov_distance", "evoked_corr",
                  "decoding_generated_to_real", "discriminability")
@@ -64,6 +73,37 @@ class _State:
     def put(self, key: str, value: Any) -> None:
         self.data[key] = value
         write_json_atomic(self.path, self.data)
+
+
+def select_sampling(rows: dict[str, dict[str, Any]], candidates: list[str],
+                    baseline: str = SELECTION_BASELINE) -> tuple[str, dict[str, Any]]:
+    """The sampling setting to use, chosen on validation rows by a rule fixed in advance.
+
+    Each candidate row counts the :data:`GOAL_METRICS` on which it is closer to ideal than
+    ``baseline`` (each column's :class:`~neuroseq.evaluation.headline.Column` says what ideal
+    is); most wins first, ties broken by the mean rank over those metrics among the
+    candidates.  Returns the winner and, per candidate, ``{"wins": n, "mean_rank": r}``.
+    """
+    from neuroseq.evaluation.headline import COLUMNS
+
+    cols = [c for c in COLUMNS if c.key in GOAL_METRICS]
+    cands = [c for c in candidates if c in rows]
+    if not cands:
+        raise ValueError(f"none of the candidates {candidates} has a row to choose from.")
+    if baseline not in rows:
+        raise ValueError(f"the baseline {baseline!r} has no row.")
+
+    def bad(name: str, col: Any) -> float:
+        v = rows[name].get(col.key)
+        return float("inf") if v is None or not np.isfinite(v) else col.badness(float(v))
+
+    score: dict[str, dict[str, Any]] = {}
+    for c in cands:
+        wins = sum(bad(c, col) < bad(baseline, col) for col in cols)
+        ranks = [sorted(bad(o, col) for o in cands).index(bad(c, col)) + 1 for col in cols]
+        score[c] = {"wins": int(wins), "mean_rank": float(np.mean(ranks))}
+    best = min(cands, key=lambda c: (-score[c]["wins"], score[c]["mean_rank"]))
+    return best, score
 
 
 def _seconds_per_step(store: Path, conditions: Any, spec: dict[str, Any], batch_size: int,
@@ -182,27 +222,25 @@ def run(out: str | Path, store: str | Path, conditions: Any, *, minutes: float =
                 if " @ " not in n}
         state.put("curves", {"models": curves, "references": refs,
                              "n_samples": res["details"]["n_samples"]})
-    if state.get("sampling") is None:
-        from neuroseq.errors import DataError
-        from neuroseq.generation.recording import read_generated, sidecar_path
-
-        m = models[drift_model]
-        files, failed = {}, {}
-        for i, (label, kw) in enumerate(SAMPLINGS.items()):
-            if not kw:
-                files[label] = m["points"][-1]["file"]
-                continue
-            path = out / "generated" / f"{m['slug']}_sampling{i}.fif"
-            if not (path.is_file() and sidecar_path(path).is_file()):  # reuse a finished file
-                say(f"sampling: {drift_model} with {label}")
+    if state.get("selection") is None:
+        say("sampling settings on the validation split (the choice is made here)")
+        files, failed = _sampling_files(models, drift_model, st, out, seconds, seed, "val", say)
+        for n in MODELS:  # the linear ARs from the same validation context, to count wins
+            if n not in neural:
+                m = models[n]
+                path = out / "generated" / f"{m['slug']}_val.fif"
                 generate_to_fif(out / "runs" / m["slug"], st, seconds, path,
-                                context=m["context_s"], seed=seed, sampling=kw)
-            try:
-                read_generated(path)
-            except DataError as err:  # e.g. a channel stuck on one code: reported, not judged
-                failed[label] = str(err).split(". ")[0]
-                continue
-            files[label] = str(path)
+                                context=m["context_s"], seed=seed, split="val")
+                files[n] = str(path)
+        _, res, _ = judge(files, store=str(store), hmm_states=hmm_states, hmm_pca=hmm_pca,
+                          passband=passband)
+        rows = jsonable_rows(res["rows"])
+        chosen, score = select_sampling(rows, list(SAMPLINGS))
+        state.put("selection", {"model": drift_model, "chosen": chosen, "score": score,
+                                "baseline": SELECTION_BASELINE, "rows": rows,
+                                "failed": failed, "n_samples": res["details"]["n_samples"]})
+    if state.get("sampling") is None:
+        files, failed = _sampling_files(models, drift_model, st, out, seconds, seed, "test", say)
         _, res, _ = judge(files, store=str(store), hmm_states=hmm_states, hmm_pca=hmm_pca,
                           passband=passband)
         state.put("sampling", {"model": drift_model, "settings": SAMPLINGS,
@@ -210,15 +248,29 @@ def run(out: str | Path, store: str | Path, conditions: Any, *, minutes: float =
     if state.get("drift") is None:
         state.put("drift", _drift(models, st, out, drift_model, drift_seconds, drift_window_s,
                                   passband, seed, say))
+    chosen = state.get("selection")["chosen"]
+    if state.get("drift_chosen") is None:
+        row = None
+        if SAMPLINGS[chosen]:  # the default setting's drift is measured above
+            m = models[drift_model]
+            row = _drift_row(out / "runs" / m["slug"], st, drift_seconds, drift_window_s,
+                             out / "generated" / f"{m['slug']}_long_chosen.fif", m["context_s"],
+                             passband, seed, SAMPLINGS[chosen],
+                             f"{drift_model}, {chosen} (chosen on val)", say)
+        state.put("drift_chosen", {"label": f"{drift_model}, {chosen} (chosen on val)",
+                                   "row": row})
     val_ce = {n: _val_ce(out / "runs" / models[n]["slug"] / "metrics.csv") for n in neural}
-    final, curves, drift = state.get("final"), state.get("curves"), state.get("drift")
-    sampling = state.get("sampling")
+    final, curves, drift = state.get("final"), state.get("curves"), dict(state.get("drift"))
+    sampling, selection = state.get("sampling"), state.get("selection")
+    if state.get("drift_chosen")["row"] is not None:
+        extra = state.get("drift_chosen")
+        drift["rows"] = dict(drift["rows"]) | {extra["label"]: extra["row"]}
     results = {
         "models": {n: {k: m.get(k) for k in ("steps", "seconds_per_step", "budget_s", "train_s")}
                    for n, m in models.items()},
         "minutes": minutes, "points": points, "seconds": seconds, "curve_seconds": curve_seconds,
         "seed": seed, "batch_size": batch_size, "final": final, "curves": curves,
-        "drift": drift, "sampling": sampling, "val_ce": val_ce,
+        "drift": drift, "selection": selection, "sampling": sampling, "val_ce": val_ce,
         "wall_s": round(time.perf_counter() - t0, 1)}
     write_json_atomic(out / "results.json", results)
     return results
@@ -237,13 +289,42 @@ def _val_ce(csv_path: Path) -> list[list[float]]:
     return [[int(r.step) + 1, float(r.val_loss)] for r in log.itertuples()]
 
 
+def _sampling_files(models: dict[str, Any], drift_model: str, st: Any, out: Path,
+                    seconds: float, seed: int, split: str, say: Callable[[str], None]
+                    ) -> tuple[dict[str, str], dict[str, str]]:
+    """``drift_model`` generates ``seconds`` from ``split`` under every :data:`SAMPLINGS`
+    setting (finished files are reused); returns the readable files and, per setting that
+    produced an unusable signal (a channel stuck on one code), why."""
+    from neuroseq.errors import DataError
+    from neuroseq.generation.recording import read_generated, sidecar_path
+
+    m = models[drift_model]
+    files, failed = {}, {}
+    for i, (label, kw) in enumerate(SAMPLINGS.items()):
+        if not kw and split == "test":  # the headline generation itself
+            files[label] = m["points"][-1]["file"]
+            continue
+        stem = f"{m['slug']}_sampling{i}" if split == "test" else f"{m['slug']}_{split}{i}"
+        path = out / "generated" / f"{stem}.fif"
+        if not (path.is_file() and sidecar_path(path).is_file()):
+            say(f"sampling ({split} split): {drift_model} with {label}")
+            generate_to_fif(out / "runs" / m["slug"], st, seconds, path,
+                            context=m["context_s"], seed=seed, sampling=kw, split=split)
+        try:
+            read_generated(path)
+        except DataError as err:  # e.g. a channel stuck on one code: reported, not judged
+            failed[label] = str(err).split(". ")[0]
+            continue
+        files[label] = str(path)
+    return files, failed
+
+
 def _drift(models: dict[str, Any], st: Any, out: Path, drift_model: str, seconds: float,
            window_s: float, passband: tuple[float, float] | None, seed: int,
            say: Callable[[str], None]) -> dict[str, Any]:
     """Drift (first vs last ``window_s``) of ``seconds`` generated by ``drift_model`` and the
     linear ARs, and of the real recording over the same length (or all of it, if shorter)."""
     from neuroseq.evaluation import fidelity
-    from neuroseq.generation.recording import read_generated, to_store_units
 
     bands = fidelity.bands_within(passband)
     rid = st.ids[0]
@@ -253,17 +334,30 @@ def _drift(models: dict[str, Any], st: Any, out: Path, drift_model: str, seconds
     rows["real"]["note"] = f"{rid}, its first {n_real / st.sfreq(rid):.0f} s (all splits)"
     for name in [drift_model] + [n for n, s in MODELS.items()
                                  if s["model"]["kind"] == "linear_ar"]:
-        say(f"drift: generating {seconds:g} s with {name}")
         m = models[name]
-        run_dir = out / "runs" / m["slug"]
-        t = time.perf_counter()
-        path = generate_to_fif(run_dir, st, seconds, out / "generated" / f"{m['slug']}_long.fif",
-                               context=m["context_s"], seed=seed)
-        rec, side = read_generated(path)
-        x = to_store_units(rec, side, st).data.astype(np.float64)
-        rows[name] = fidelity.drift(x, st.sfreq(rid), window_s=window_s, bands=bands)
-        rows[name]["generate_s"] = round(time.perf_counter() - t, 1)
+        rows[name] = _drift_row(out / "runs" / m["slug"], st, seconds, window_s,
+                                out / "generated" / f"{m['slug']}_long.fif", m["context_s"],
+                                passband, seed, None, name, say)
     return {"seconds": seconds, "window_s": window_s, "rows": rows}
+
+
+def _drift_row(run_dir: Path, st: Any, seconds: float, window_s: float, path: Path,
+               context: float, passband: tuple[float, float] | None, seed: int,
+               sampling: dict[str, Any] | None, name: str, say: Callable[[str], None]
+               ) -> dict[str, Any]:
+    """Generate ``seconds`` with the model of ``run_dir`` into ``path``; its drift."""
+    from neuroseq.evaluation import fidelity
+    from neuroseq.generation.recording import read_generated, to_store_units
+
+    say(f"drift: generating {seconds:g} s with {name}")
+    t = time.perf_counter()
+    generate_to_fif(run_dir, st, seconds, path, context=context, seed=seed, sampling=sampling)
+    rec, side = read_generated(path)
+    x = to_store_units(rec, side, st).data.astype(np.float64)
+    row = fidelity.drift(x, st.sfreq(st.ids[0]), window_s=window_s,
+                         bands=fidelity.bands_within(passband))
+    row["generate_s"] = round(time.perf_counter() - t, 1)
+    return row
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -298,8 +392,18 @@ def markdown(results: dict[str, Any]) -> str:
               "point:", ""]
     lines += [f"- {n}: " + ", ".join(f"{v:.3f} at step {s}" for s, v in pts)
               for n, pts in results.get("val_ce", {}).items()]
+    sel = results["selection"]
+    lines += ["", f"## Sampling settings chosen on the validation split ({sel['model']}, final "
+              f"weights, {sel['n_samples']} samples)", "",
+              f"Rule, fixed before the run: most of the five goal metrics "
+              f"({', '.join(GOAL_METRICS)}) better than {sel['baseline']}, ties broken by mean "
+              f"rank.  **Chosen: {sel['chosen']}.**", "",
+              "| setting | wins vs " + sel["baseline"] + " (of 5) | mean rank |", "|---|---|---|"]
+    lines += [f"| {k} | {v['wins']} | {v['mean_rank']:.1f} |" for k, v in sel["score"].items()]
+    lines += ["", headline_table(sel["rows"], f.get("not_applicable"), f.get("passband_hz"))]
+    lines += [f"\nNot judged — {k}: {v}." for k, v in sel.get("failed", {}).items()]
     samp = results["sampling"]
-    lines += ["", f"## Sampling settings ({samp['model']}, final weights)", "",
+    lines += ["", f"## Sampling settings on the test split ({samp['model']}, final weights)", "",
               headline_table(samp["rows"], f.get("not_applicable"), f.get("passband_hz"))]
     lines += [f"\nNot judged — {k}: {v}." for k, v in samp.get("failed", {}).items()]
     d = results["drift"]

@@ -13,7 +13,8 @@ EEGPT (braindecode's ``EEGPT``).
   α = ReLU(aᵀ[W h_m ‖ W h_n]) normalised over active neighbours; pre-norm residual layers;
   the active nodes are mean-pooled into per-task heads.
 * :class:`EEGPT` — ETE + TEG for classification; ETE frozen (all but its summary token) or
-  fine-tuned (``freeze_ete``).
+  fine-tuned (``freeze_ete``); each electrode's vector pooled from the patch outputs
+  (``pooling``: mean, attention or the summary token).
 
 **Stride.**  Reviewers read the paper's appendix as 1 s patches (256 samples at 256 Hz) every
 0.125 s, so a "next" patch shares 7/8 of its samples with the current one.  Our default stride is
@@ -63,12 +64,23 @@ class ETE(nn.Module, PyTorchModelHubMixin):
         Longest patch sequence (sanity bound; RoPE itself has no table).
     preset : str | None
         ``tiny``, ``base`` (≈ 1.5 M with TEG), ``large``, ``huge``, ``giant``.
+    bidirectional : bool
+        Attend both ways even without a mask: an ETE pretrained MAE-style is built (and saved)
+        with it, so it runs downstream as it was pretrained.  Next-patch prediction refuses it.
+    horizon : int
+        Patches predicted ahead from each position (``pred_ahead``); 1 is the paper.
+    input_norm : str
+        ``"none"`` (the store's per-recording scaling, the paper) or ``"window"``: each
+        electrode's window is centred and divided by its own standard deviation first, so the
+        task is the signal's shape, not its level.  Saved with the weights, so downstream use
+        sees what pretraining saw.
     """
 
     def __init__(self, n_electrodes: int = 777, patch_len: int = 256, stride: int | None = None,
                  d_model: int | None = None, n_layers: int | None = None,
                  n_heads: int | None = None, max_patches: int = 512, dropout: float = 0.0,
-                 preset: str | None = "base") -> None:
+                 preset: str | None = "base", bidirectional: bool = False,
+                 horizon: int = 1, input_norm: str = "none") -> None:
         super().__init__()
         p = dict(PRESETS[preset]) if preset else {}
         self.d_model = d_model or p["d_model"]
@@ -76,6 +88,12 @@ class ETE(nn.Module, PyTorchModelHubMixin):
         self.n_heads = n_heads or p["n_heads"]
         self.patch_len, self.stride = patch_len, stride or patch_len
         self.max_patches, self.n_electrodes = max_patches, n_electrodes
+        self.bidirectional = bool(bidirectional)
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1 patch, got {horizon}.")
+        if input_norm not in ("none", "window"):
+            raise ValueError(f"input_norm must be 'none' or 'window', got {input_norm!r}.")
+        self.horizon, self.input_norm = int(horizon), input_norm
         e = self.d_model
         self.embed = nn.Linear(patch_len, e)
         self.electrode = nn.Embedding(n_electrodes, e)
@@ -84,7 +102,8 @@ class ETE(nn.Module, PyTorchModelHubMixin):
         self.blocks = nn.ModuleList(RopeBlock(e, self.n_heads, dropout)
                                     for _ in range(self.n_layers))
         self.norm = nn.RMSNorm(e)
-        self.head = nn.Sequential(nn.Linear(e, e), nn.GELU(), nn.Linear(e, patch_len))
+        self.head = nn.Sequential(nn.Linear(e, e), nn.GELU(),
+                                  nn.Linear(e, patch_len * self.horizon))
         nn.init.normal_(self.summary, 0.0, 0.02)
         nn.init.normal_(self.electrode.weight, 0.0, 0.02)
 
@@ -92,15 +111,19 @@ class ETE(nn.Module, PyTorchModelHubMixin):
                 mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Encode ``x [B, E, T]`` (samples) of electrodes ``[B, E]`` (vocabulary rows).
 
-        Returns ``patches [B, E, P, L]``, ``pred [B, E, P, L]`` (the prediction of patch
-        ``p + 1`` made after reading patches ``0…p``; the last one forecasts beyond the input)
-        and ``summary [B, E, D]`` (output at the appended summary token).
+        Returns ``patches [B, E, P, L]`` (after ``input_norm``), ``pred [B, E, P, L]`` (the
+        prediction of patch ``p + 1`` made after reading patches ``0…p``; the last one forecasts
+        beyond the input), ``pred_ahead [B, E, P, horizon, L]`` (patches ``p + 1 … p + horizon``)
+        ``summary [B, E, D]`` (output at the appended summary token) and ``hidden
+        [B, E, P, D]`` (the outputs at the patches: what pretraining trains).
 
         With ``mask [B, E, P]`` (True = hidden) the same network runs MAE-style for the
         AR-vs-MAE comparison: hidden patches become a learned mask token, attention is
         bidirectional, and ``pred[..., p, :]`` reconstructs patch ``p`` itself.
         """
         b, c, _ = x.shape
+        if self.input_norm == "window":
+            x = (x - x.mean(-1, keepdim=True)) / x.std(-1, keepdim=True).clamp_min(1e-6)
         patches = patchify(x, self.patch_len, self.stride)  # [B, E, P, L]
         n_p = patches.shape[2]
         if n_p > self.max_patches:
@@ -114,12 +137,13 @@ class ETE(nn.Module, PyTorchModelHubMixin):
             tok = tok * (1 - m) + self.mask_token * m
         pre = self.electrode(electrodes).reshape(b * c, 1, -1)
         h = torch.cat([pre, tok, self.summary.expand(b * c, 1, -1)], dim=1)
+        causal = mask is None and not self.bidirectional
         for blk in self.blocks:
-            h = blk(h, causal=mask is None)
+            h = blk(h, causal=causal)
         h = self.norm(h)
-        pred = self.head(h[:, 1:n_p + 1]).view(b, c, n_p, -1)
-        return {"patches": patches, "pred": pred, "summary": h[:, -1].view(b, c, -1),
-                "hidden": h[:, 1:n_p + 1].view(b, c, n_p, -1)}
+        ahead = self.head(h[:, 1:n_p + 1]).view(b, c, n_p, self.horizon, -1)
+        return {"patches": patches, "pred": ahead[:, :, :, 0], "pred_ahead": ahead,
+                "summary": h[:, -1].view(b, c, -1), "hidden": h[:, 1:n_p + 1].view(b, c, n_p, -1)}
 
 
 class GraphLayer(nn.Module):
@@ -195,6 +219,9 @@ class TEG(nn.Module):
         return self.heads[task](pooled)
 
 
+POOLINGS = ("mean", "attention", "summary")
+
+
 class EEGPT(nn.Module, PyTorchModelHubMixin):
     """ETE + TEG for (multi-task) classification of windows ``[B, E, T]``.
 
@@ -204,14 +231,27 @@ class EEGPT(nn.Module, PyTorchModelHubMixin):
     active electrodes of a batch, running statistics at test time) before TEG, as MAE's linear
     probing does (He et al. 2022): pretrained summaries can differ across samples by a small
     fraction of their common offset, which leaves a graph trained on them at chance.
+
+    ``pooling`` turns each electrode's ETE outputs into one vector: ``"mean"`` of the patch
+    outputs (what pretraining trained), ``"attention"`` (a learned query over them, trained
+    downstream) or ``"summary"`` (the appended summary token: the paper's reading, untrained by
+    next-patch pretraining).  ``amplitude=True`` adds a learned projection of each electrode's
+    log RMS, which the ETE's final RMSNorm otherwise removes.
     """
 
     def __init__(self, tasks: dict[str, int], n_electrodes: int = 777,
                  preset: str | None = "base", freeze_ete: bool = True,
                  graph_layers: int | None = None, feature_norm: bool = False,
-                 **ete_kwargs: Any) -> None:
+                 pooling: str = "mean", amplitude: bool = False, **ete_kwargs: Any) -> None:
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
         self.ete = ETE(n_electrodes=n_electrodes, preset=preset, **ete_kwargs)
+        self.pooling = pooling
+        d = self.ete.d_model
+        self.pool_query = nn.Parameter(torch.randn(d) * 0.02) if pooling == "attention" \
+            else None
+        self.amplitude = nn.Linear(1, d) if amplitude else None
         k = graph_layers or (PRESETS[preset]["graph_layers"] if preset else 3)
         self.feature_norm = nn.BatchNorm1d(self.ete.d_model, affine=False) \
             if feature_norm else None
@@ -226,6 +266,31 @@ class EEGPT(nn.Module, PyTorchModelHubMixin):
         self.ete.requires_grad_(not freeze)
         self.ete.summary.requires_grad_(True)
 
+    def pool(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One vector per electrode ``[B, E, D]`` from the ETE's outputs (see ``pooling``)."""
+        if self.pooling == "summary":
+            return out["summary"]
+        h = out["hidden"]  # [B, E, P, D]
+        if self.pooling == "mean":
+            return h.mean(2)
+        w = torch.softmax(h @ self.pool_query / h.shape[-1] ** 0.5, dim=2)  # [B, E, P]
+        return (w.unsqueeze(-1) * h).sum(2)
+
+    def electrode_features(self, x: torch.Tensor, electrodes: torch.Tensor,
+                           active: torch.Tensor) -> torch.Tensor:
+        """What the graph reads: one vector per electrode ``[B, E, D]`` (pooled ETE outputs,
+        plus the log-RMS projection with ``amplitude``, standardised with ``feature_norm``)."""
+        if self.freeze_ete:
+            self.ete.eval()  # frozen weights: no dropout; gradients still reach the summary token
+        z = self.pool(self.ete(x, electrodes))
+        if self.amplitude is not None:
+            rms = x.pow(2).mean(-1, keepdim=True).clamp_min(1e-12).sqrt()
+            z = z + self.amplitude(rms.log())
+        if self.feature_norm is not None:
+            act = active.bool()
+            z = z.masked_scatter(act[..., None], self.feature_norm(z[act]))
+        return z
+
     def forward(self, x: torch.Tensor, electrodes: torch.Tensor, active: torch.Tensor,
                 tasks: str | list[str]) -> torch.Tensor:
         """Logits for a batch whose samples may belong to different tasks.
@@ -239,12 +304,7 @@ class EEGPT(nn.Module, PyTorchModelHubMixin):
         names = [tasks] * b if isinstance(tasks, str) else list(tasks)
         if len(names) != b:
             raise ValueError(f"{len(names)} task names for {b} samples.")
-        if self.freeze_ete:
-            self.ete.eval()  # frozen weights: no dropout; gradients still reach the summary token
-        z = self.ete(x, electrodes)["summary"]
-        if self.feature_norm is not None:
-            act = active.bool()
-            z = z.masked_scatter(act[..., None], self.feature_norm(z[act]))
+        z = self.electrode_features(x, electrodes, active)
         pooled = self.teg(z, electrodes, active)
         k = max(self.teg.tasks[t] if t in self.teg.tasks else 0 for t in names)
         out = pooled.new_full((b, k), float("-inf"))

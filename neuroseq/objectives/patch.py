@@ -16,24 +16,62 @@ from torch import nn
 
 
 class NextPatchObjective:
-    """Mean squared error of the prediction of patch ``p + 1`` after patches ``0…p``.
+    """Mean squared error of the prediction of patches ``p + 1 … p + horizon`` after ``0…p``.
 
-    ``mask`` (when in the batch) leaves padded electrodes out of the mean.
+    ``mask`` (when in the batch) leaves padded electrodes out of the mean.  The model's
+    ``horizon`` (1 in the paper) sets how far ahead it predicts; every step ahead counts equally.
+    ``spectral_weight`` adds that weight times the mean squared error of the log-magnitude
+    spectra of predicted and true next patches (a prediction that keeps the rhythm but not the
+    exact phase is then still rewarded).
+
+    Logged beside ``mse`` (the next patch only, whatever the horizon): three predictors that
+    learn nothing — ``zero_mse`` (all zeros), ``mean_mse`` (each electrode's mean of the patches
+    read so far, every sample of the patch equal to it) and ``repeat_mse`` (the next patch
+    equals this one) — and ``fve``, the fraction of the next patch's variance explained,
+    ``1 − mse / zero_mse`` (the variance around zero: windows are centred by the store's
+    scaling or by ``input_norm``).
     """
+
+    def __init__(self, spectral_weight: float = 0.0) -> None:
+        if spectral_weight < 0:
+            raise ValueError(f"spectral_weight must be >= 0, got {spectral_weight}.")
+        self.spectral_weight = float(spectral_weight)
 
     def __call__(self, model: nn.Module, batch: dict[str, Any]
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if getattr(model, "bidirectional", False):
+            raise ValueError("this ETE attends both ways (pretrained MAE-style): next-patch "
+                             "prediction would read the answer; use objective.kind=masked.")
         out = model(batch["x"], batch["sensors"]["ids"])
-        pred, target = out["pred"][:, :, :-1], out["patches"][:, :, 1:]
-        if pred.shape[2] == 0:
+        patches, ahead = out["patches"], out["pred_ahead"]  # [B,E,P,L], [B,E,P,H,L]
+        n_p, horizon = patches.shape[2], ahead.shape[3]
+        if n_p < 2:
             raise ValueError("next-patch prediction needs at least two patches per window.")
-        err = ((pred - target) ** 2).mean(dim=(-1, -2))  # [B, E]
-        w = batch.get("mask", torch.ones_like(err, dtype=torch.bool)).to(err.dtype)
-        loss = (err * w).sum() / w.sum()
-        with torch.no_grad():  # the same error for "the next patch equals this one"
-            copy = ((out["patches"][:, :, :-1] - target) ** 2).mean(dim=(-1, -2))
-            base = (copy * w).sum() / w.sum()
-        return loss, {"mse": loss.detach(), "repeat_mse": base}
+        w = batch.get("mask", torch.ones(patches.shape[:2], dtype=torch.bool,
+                                         device=patches.device)).to(patches.dtype)
+
+        def mean_over(err: torch.Tensor) -> torch.Tensor:  # [B, E, P', L] → masked mean
+            per = err.mean(dim=(-1, -2))
+            return (per * w).sum() / w.sum()
+
+        target = patches[:, :, 1:]
+        mse = mean_over((ahead[:, :, :-1, 0] - target) ** 2)
+        steps = [mse] + [mean_over((ahead[:, :, :n_p - k, k - 1] - patches[:, :, k:]) ** 2)
+                         for k in range(2, min(horizon, n_p - 1) + 1)]
+        loss = torch.stack(steps).mean()
+        if self.spectral_weight:
+            spec = lambda v: torch.log1p(torch.fft.rfft(v, dim=-1).abs())  # noqa: E731
+            loss = loss + self.spectral_weight * mean_over(
+                (spec(ahead[:, :, :-1, 0]) - spec(target)) ** 2)
+        with torch.no_grad():
+            zero = mean_over(target ** 2)
+            seen = patches[:, :, :-1].mean(-1).cumsum(2) / torch.arange(
+                1, n_p, device=patches.device, dtype=patches.dtype)  # [B, E, P-1]
+            mean = mean_over((seen.unsqueeze(-1) - target) ** 2)
+            repeat = mean_over((patches[:, :, :-1] - target) ** 2)
+            fve = 1 - mse.detach() / zero.clamp_min(1e-12)
+        return loss, {"mse": mse.detach(), "zero_mse": zero, "mean_mse": mean,
+                      "repeat_mse": repeat, "fve": fve}
 
 
 class MaskedPatchObjective:

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import logging
 import platform
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from neuroseq import __version__
@@ -43,6 +44,9 @@ class TrainConfig:
     gradient_clip_val: float | None = 1.0
     val_check_interval: int | None = None
     limit_val_batches: int | float | None = None  # None = the whole val split
+    #: stop after this many validation checks without a lower ``val_loss`` (None: never); the
+    #: best weights (``best.ckpt``) are then loaded back, so what is evaluated is what was chosen
+    early_stopping_patience: int | None = None
     checkpoint_every_n_steps: int = 100
     log_every_n_steps: int = 10
     seed: int = 0
@@ -158,7 +162,18 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     resumable = isinstance(train_loader, ResumableLoader)
-    trainer = build_trainer(run_dir, cfg, has_val=val_loader is not None, callbacks=callbacks,
+    stopping = []
+    if cfg.early_stopping_patience is not None:
+        if val_loader is None:
+            raise NeuroseqError("train.early_stopping_patience needs a validation split; this "
+                                "run has none (set it to null, or give the store a val split).")
+        if not cfg.val_check_interval:
+            raise NeuroseqError("train.early_stopping_patience counts validation checks: set "
+                                "train.val_check_interval (steps between checks) too.")
+        stopping = [EarlyStopping(monitor="val_loss", mode="min", strict=True,
+                                  patience=int(cfg.early_stopping_patience))]
+    trainer = build_trainer(run_dir, cfg, has_val=val_loader is not None,
+                            callbacks=[*stopping, *(callbacks or [])],
                             distributed_sampler=not resumable)
     if resumable:
         train_loader.bind(trainer)
@@ -174,16 +189,28 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
         for msg in (".*no `val_dataloader`.*", ".*LeafSpec.*", ".*does not have many workers.*",
                     ".*exists and is not empty.*", ".*could not find the monitored key.*"):
             warnings.filterwarnings("ignore", message=msg)
+        t0 = time.perf_counter()
         trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+        train_s = time.perf_counter() - t0
     if trainer.is_global_zero and earlier is not None:
         _merge_csv(csv, earlier)
+    stopped = trainer.global_step
+    best = run_dir / "checkpoints" / "best.ckpt"
+    if stopping and best.is_file():  # evaluate (and save) the weights early stopping chose
+        check_checkpoint(best)
+        state = torch.load(best, map_location="cpu", weights_only=True)
+        module.load_state_dict(state["state_dict"])
+        best_step = int(state.get("global_step", stopped))
+    else:
+        best_step = None
     if trainer.is_global_zero:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
                    if torch.is_tensor(v) and v.numel() == 1}
         ckpts = {p.name: sha256(p) for p in sorted((run_dir / "checkpoints").glob("*.ckpt"))}
         info = {"config": dataclasses.asdict(cfg) | (extra_config or {}), "seed": cfg.seed,
                 "versions": versions(), "split_hash": split_hash,
-                "global_step": trainer.global_step, "metrics": metrics,
+                "global_step": stopped, "best_step": best_step, "train_s": round(train_s, 1),
+                "early_stopped": bool(stopping) and stopped < cfg.max_steps, "metrics": metrics,
                 "checkpoints_sha256": ckpts, "resumed_from": ckpt_path}
         write_json_atomic(run_dir / "run.json", info)
     return trainer

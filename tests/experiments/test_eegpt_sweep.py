@@ -8,7 +8,22 @@ from click.testing import CliRunner
 
 from neuroseq.cli import main
 from neuroseq.errors import NeuroseqError
-from neuroseq.experiments.eegpt_sweep import load_sweep, power_law, size_overrides
+from neuroseq.experiments.eegpt_sweep import (
+    load_sweep,
+    power_law,
+    power_law_vs_flat,
+    size_overrides,
+)
+
+
+def test_flat_line_beats_a_power_law_on_flat_data_and_loses_on_a_real_law():
+    x = np.array([1e3, 1e4, 1e5, 1e6])
+    law = power_law_vs_flat(x, 2.0 * x ** -0.3)
+    assert law["better"] == "power law" and law["loo_rmse_power_law"] < 1e-9
+    noise = np.array([1.0, -1.0, 0.5, -0.5]) * 0.002
+    flat = power_law_vs_flat(x, 0.48 * np.exp(noise))
+    assert flat["better"] == "flat line" and flat["flat"] == pytest.approx(0.48, rel=0.01)
+    assert power_law_vs_flat(x[:2], x[:2]) is None
 
 
 def test_power_law_recovers_a_known_exponent():

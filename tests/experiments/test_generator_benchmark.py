@@ -31,7 +31,7 @@ def bench(sim_store, tmp_path_factory):
     mp.undo()
 
 
-def test_equal_budget_curves_and_drift(bench):
+def test_equal_budget_curves_and_drift(bench, sim_store):
     out, res, _, _ = bench
     m = res["models"]["GPT2MEG + conv, value"]
     assert m["steps"] >= 2 and m["steps"] % 2 == 0 and m["budget_s"] == pytest.approx(12.0)
@@ -43,12 +43,29 @@ def test_equal_budget_curves_and_drift(bench):
     assert {"linear AR (multivariate)", "real (held out)"} <= set(res["curves"]["references"])
     assert set(res["final"]["rows"]) >= set(TINY) | {"real (held out)", "white noise"}
     drift = res["drift"]["rows"]
-    assert set(drift) == {"real", "GPT2MEG + conv, value", "linear AR (multivariate)"}
+    chosen = res["selection"]["chosen"]
+    extra = {f"GPT2MEG + conv, value, {chosen} (chosen on val)"} if gb.SAMPLINGS[chosen] else set()
+    assert set(drift) == {"real", "GPT2MEG + conv, value", "linear AR (multivariate)"} | extra
     assert all(r["amplitude_ratio"] > 0 for r in drift.values())
     assert set(res["sampling"]["rows"]) >= set(gb.SAMPLINGS) | {"real (held out)"}
+    sel = res["selection"]
+    assert set(sel["score"]) | set(sel["failed"]) == set(gb.SAMPLINGS)
+    assert "linear AR (multivariate)" in sel["rows"]
+    # the choice is made on the validation split: its files continue another stretch
+    starts = {split: json.loads((out / "generated" / f"gpt_{split}.json").read_text())
+              ["start_sample"] for split in ("val1", "sampling1")}
+    assert starts["val1"] != starts["sampling1"]
+    from neuroseq.data.store import Store
+    from neuroseq.evaluation.judge import ceiling_split
+
+    st = Store(sim_store)  # the ceiling never overlaps what is judged
+    rid, n = st.ids[0], 800
+    assert ceiling_split(st, rid, starts["val1"], n) == "test"
+    assert ceiling_split(st, rid, starts["sampling1"], n) == "val"
     assert json.loads((out / "results.json").read_text())["points"] == 2
     md = gb.markdown(res)
-    for part in ("Learning curves", "Sampling settings", "Long-horizon drift", "| real |"):
+    for part in ("Learning curves", "chosen on the validation split", "Long-horizon drift",
+                 "| real |"):
         assert part in md, part
     assert len(gb.curves_figure(res).axes) == 6
 
@@ -63,3 +80,36 @@ def test_a_second_call_reuses_every_finished_stage(bench, sim_store, monkeypatch
     monkeypatch.setattr(systems, "run", refuse)
     again = gb.run(out, sim_store, "auto", **kw)
     assert again["final"] == res["final"] and again["curves"] == res["curves"]
+
+
+def _rows(**vals):
+    keys = gb.GOAL_METRICS  # psd, evoked, cov, decoding, discriminability
+    return {name: dict(zip(keys, v, strict=True)) for name, v in vals.items()}
+
+
+def test_select_sampling_counts_wins_against_the_baseline():
+    rows = _rows(mvar=(2.0, 0.05, 0.3, 0.10, 0.98),
+                 a=(1.8, 0.13, 0.5, 0.23, 0.93),   # wins 4 of 5 (loses covariance)
+                 b=(1.9, 0.20, 0.9, 0.20, 1.00),   # wins 3: psd, evoked, decoding
+                 c=(3.0, 0.01, 0.2, 0.05, 0.99))   # wins 1: covariance
+    best, score = gb.select_sampling(rows, ["a", "b", "c", "absent"], baseline="mvar")
+    assert best == "a" and score["a"]["wins"] == 4 and score["b"]["wins"] == 3
+    assert score["c"]["wins"] == 1 and "absent" not in score
+    # evoked correlation and decoding are better when higher, discriminability near 0.5
+    rows["b"]["evoked_corr"], rows["b"]["discriminability"] = -0.5, 0.6
+    best, score = gb.select_sampling(rows, ["a", "b"], baseline="mvar")
+    assert score["b"]["wins"] == 3 and best == "a"
+    rows["b"]["cov_distance"], rows["b"]["decoding_generated_to_real"] = 0.1, 0.3
+    assert gb.select_sampling(rows, ["a", "b"], baseline="mvar")[0] == "b"
+
+
+def test_select_sampling_breaks_ties_by_mean_rank_and_refuses_nonsense():
+    rows = _rows(mvar=(2.0, 0.05, 0.3, 0.10, 0.98),
+                 a=(1.9, 0.06, 0.4, 0.20, 1.00),
+                 b=(1.5, 0.10, 0.4, 0.30, 1.00))
+    best, score = gb.select_sampling(rows, ["a", "b"], baseline="mvar")
+    assert score["a"]["wins"] == score["b"]["wins"] == 3 and best == "b"
+    with pytest.raises(ValueError, match="baseline"):
+        gb.select_sampling(rows, ["a"], baseline="nope")
+    with pytest.raises(ValueError, match="candidates"):
+        gb.select_sampling(rows, ["x"], baseline="mvar")

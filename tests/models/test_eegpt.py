@@ -76,7 +76,7 @@ def test_mixed_task_batches_with_different_electrodes_and_classes():
                                           "task": tasks, "y": torch.tensor([1, 3, 0])})
     loss.backward()
     assert torch.isfinite(loss) and m.ete.embed.weight.grad is not None
-    frozen = EEGPT({"faces": 2}, n_electrodes=30, freeze_ete=True, **KW)
+    frozen = EEGPT({"faces": 2}, n_electrodes=30, freeze_ete=True, pooling="summary", **KW)
     trainable = [n for n, p in frozen.ete.named_parameters() if p.requires_grad]
     assert trainable == ["summary"]  # the paper's learnable token c; the rest is frozen
     frozen(x, el, active, "faces").sum().backward()
@@ -161,3 +161,118 @@ def test_feature_norm_standardises_summaries_over_active_electrodes_only(tmp_pat
     back = EEGPT.from_pretrained(tmp_path / "m").eval()
     assert torch.equal(back.feature_norm.running_mean, m.feature_norm.running_mean)
     assert torch.equal(back(x.detach(), el, act, "faces"), m(x.detach(), el, act, "faces"))
+
+
+def test_pooling_reads_the_trained_patch_outputs():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 32 * 4)
+    el = torch.tensor([[0, 1, 2], [3, 4, 5]])
+    active = torch.ones(2, 3, dtype=torch.bool)
+    out = {p: EEGPT({"t": 2}, n_electrodes=8, pooling=p, **KW) for p in ("mean", "attention",
+                                                                          "summary")}
+    for m in out.values():
+        m.load_state_dict(out["attention"].state_dict(), strict=False)
+        m.eval()
+    ete_out = out["mean"].ete(x, el)
+    assert torch.allclose(out["mean"].pool(ete_out), ete_out["hidden"].mean(2))
+    assert torch.allclose(out["summary"].pool(ete_out), ete_out["summary"])
+    att = out["attention"].pool(ete_out)
+    lo, hi = ete_out["hidden"].min(2).values, ete_out["hidden"].max(2).values
+    assert ((att >= lo - 1e-5) & (att <= hi + 1e-5)).all()  # a convex mix of the patches
+    frozen = EEGPT({"t": 2}, n_electrodes=8, freeze_ete=True, pooling="attention", **KW)
+    frozen(x, el, active, "t").sum().backward()
+    assert frozen.pool_query.grad is not None and frozen.ete.embed.weight.grad is None
+    with pytest.raises(ValueError, match="pooling"):
+        EEGPT({"t": 2}, n_electrodes=8, pooling="max", **KW)
+
+
+def test_amplitude_feature_adds_each_electrodes_log_rms():
+    torch.manual_seed(0)
+    el = torch.tensor([[0, 1]])
+    active = torch.ones(1, 2, dtype=torch.bool)
+    x = torch.randn(1, 2, 32 * 4)
+    x[0, 1] *= 10
+    plain = EEGPT({"t": 2}, n_electrodes=4, **KW).eval()
+    amp = EEGPT({"t": 2}, n_electrodes=4, amplitude=True, **KW).eval()
+    amp.load_state_dict(plain.state_dict(), strict=False)
+    shift = amp.electrode_features(x, el, active) - plain.electrode_features(x, el, active)
+    logrms = x.pow(2).mean(-1, keepdim=True).sqrt().log()  # [1, 2, 1]
+    assert torch.allclose(shift, amp.amplitude(logrms), atol=1e-5)
+    assert float(logrms[0, 1] - logrms[0, 0]) == pytest.approx(np.log(10), abs=0.3)
+
+
+def _fake(pred_fn, horizon=1):
+    """A stand-in ETE whose prediction of each next patch is ``pred_fn(patches)``."""
+    class Fake(torch.nn.Module):
+        bidirectional = False
+
+        def forward(self, x, ids):
+            p = patchify(x, 8, 8)
+            ahead = torch.stack([pred_fn(p, k) for k in range(1, horizon + 1)], dim=3)
+            return {"patches": p, "pred_ahead": ahead, "pred": ahead[:, :, :, 0]}
+    return Fake()
+
+
+def _batch(x):
+    return {"x": x, "sensors": {"ids": torch.zeros(x.shape[:2], dtype=torch.long)}}
+
+
+def test_next_patch_baselines_have_known_values():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 2, 8 * 5, generator=g)
+    obj = NextPatchObjective()
+    zeros = _fake(lambda p, k: torch.zeros_like(p))
+    loss, met = obj(zeros, _batch(x))
+    assert torch.isclose(loss, met["zero_mse"]) and abs(float(met["fve"])) < 1e-6
+    repeat = _fake(lambda p, k: p)  # "the next patch equals this one"
+    loss, met = obj(repeat, _batch(x))
+    assert torch.isclose(loss, met["repeat_mse"])
+    oracle = _fake(lambda p, k: torch.cat([p[:, :, k:], p[:, :, -k:]], dim=2))
+    loss, met = obj(oracle, _batch(x))
+    assert float(loss) < 1e-12 and float(met["fve"]) == pytest.approx(1.0)
+    level = torch.full((1, 1, 8 * 5), 3.0)  # a constant signal: the running mean is exact
+    _, met = obj(zeros, _batch(level))
+    assert float(met["mean_mse"]) < 1e-12 and float(met["zero_mse"]) == pytest.approx(9.0)
+    steps = torch.arange(5.0).repeat_interleave(8)[None, None]  # patch k holds the value k
+    _, met = obj(zeros, _batch(steps))  # patches 0…p read: mean p/2, next patch p + 1
+    want = np.mean([(p + 1 - p / 2) ** 2 for p in range(4)])
+    assert float(met["mean_mse"]) == pytest.approx(want)
+
+
+def test_next_patch_loss_counts_every_step_ahead_and_the_spectrum():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 2, 8 * 6, generator=g)
+    # right one step ahead, wrong (zeros) two steps ahead
+    half = _fake(lambda p, k: torch.cat([p[:, :, 1:], p[:, :, -1:]], 2) if k == 1
+                 else torch.zeros_like(p), horizon=2)
+    loss, met = NextPatchObjective()(half, _batch(x))
+    assert float(met["mse"]) < 1e-12 and float(loss) > 0.3
+    shifted = _fake(lambda p, k: torch.roll(torch.cat([p[:, :, 1:], p[:, :, -1:]], 2), 1, -1))
+    plain, _ = NextPatchObjective()(shifted, _batch(x))
+    spec, _ = NextPatchObjective(spectral_weight=1.0)(shifted, _batch(x))
+    assert float(spec) == pytest.approx(float(plain))  # a circular shift keeps |FFT|
+    zeros = _fake(lambda p, k: torch.zeros_like(p))
+    plain, _ = NextPatchObjective()(zeros, _batch(x))
+    spec, _ = NextPatchObjective(spectral_weight=1.0)(zeros, _batch(x))
+    assert float(spec) > float(plain) + 0.3  # no power at all: the spectral term sees it
+
+
+def test_a_bidirectional_ete_refuses_next_patch_prediction():
+    m = ETE(n_electrodes=4, bidirectional=True, **KW)
+    x = torch.randn(1, 2, 32 * 3)
+    with pytest.raises(ValueError, match="both ways"):
+        NextPatchObjective()(m, _batch(x))
+    y = x.clone()
+    y[..., 64:] += 5.0  # bidirectional: earlier outputs see later patches
+    el = torch.zeros(1, 2, dtype=torch.long)
+    assert not torch.allclose(m(x, el)["hidden"][:, :, 0], m(y, el)["hidden"][:, :, 0])
+
+
+def test_window_normalisation_removes_level_and_gain():
+    torch.manual_seed(0)
+    m = ETE(n_electrodes=4, input_norm="window", horizon=2, **KW).eval()
+    x = torch.randn(1, 2, 32 * 3)
+    el = torch.zeros(1, 2, dtype=torch.long)
+    a, b = m(x, el), m(7 * x + 3, el)
+    assert torch.allclose(a["pred_ahead"], b["pred_ahead"], atol=1e-4)
+    assert a["pred_ahead"].shape == (1, 2, 3, 2, 32)
