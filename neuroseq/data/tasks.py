@@ -57,6 +57,13 @@ class MultiTaskEpochs(Dataset):
     def __len__(self) -> int:
         return int(self._offsets[-1])
 
+    def first_index(self, task: str) -> int:
+        """Index of ``task``'s first epoch (each task's epochs are contiguous)."""
+        names = [t for t, _ in self.parts]
+        if task not in names:
+            raise DataError(f"unknown task {task!r}; this set has {names}.")
+        return int(self._offsets[names.index(task)])
+
     def labels(self, task: str) -> np.ndarray:
         """Labels of one task's epochs."""
         return dict(self.parts)[task].labels

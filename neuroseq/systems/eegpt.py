@@ -79,8 +79,8 @@ def label_subset(ds: MultiTaskEpochs, fraction: float, seed: int) -> Any:
         return ds
     rng = np.random.default_rng(seed)
     keep: list[int] = []
-    for (task, _), start in zip(ds.parts, ds._offsets[:-1], strict=True):
-        labels = ds.labels(task)
+    for task in ds.tasks:
+        start, labels = ds.first_index(task), ds.labels(task)
         for c in np.unique(labels):
             idx = np.flatnonzero(labels == c)
             k = max(1, int(round(fraction * len(idx))))
