@@ -34,15 +34,25 @@ def frozen_features(model: Any, ds: Any, batch_size: int = 32
     return np.concatenate(xs), np.concatenate(ys), np.array(ts)
 
 
+def cv_logistic(x: np.ndarray, y: np.ndarray, *, seed: int = 0,
+                cs: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0)) -> Any:
+    """A standardised logistic regression fitted on ``(x, y)``, its ``C`` chosen from ``cs`` by
+    3-fold cross-validated balanced accuracy on these data only."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, random_state=seed))
+    return GridSearchCV(pipe, {"logisticregression__C": list(cs)}, cv=3,
+                        scoring="balanced_accuracy").fit(x, y)
+
+
 def linear_probe(model: Any, train: Any, test: Any, *, seed: int = 0,
                  cs: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0)) -> dict[str, dict]:
     """Balanced accuracy per task of a standardised logistic regression on frozen features
     (``C`` from 3-fold cross-validation on ``train``), with chance and the chosen ``C``."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
-    from sklearn.model_selection import GridSearchCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     xtr, ytr, ttr = frozen_features(model, train)
     xte, yte, tte = frozen_features(model, test)
@@ -51,10 +61,7 @@ def linear_probe(model: Any, train: Any, test: Any, *, seed: int = 0,
         a, b = ttr == t, tte == t
         if not b.any():
             continue
-        pipe = make_pipeline(StandardScaler(),
-                             LogisticRegression(max_iter=2000, random_state=seed))
-        clf = GridSearchCV(pipe, {"logisticregression__C": list(cs)}, cv=3,
-                           scoring="balanced_accuracy").fit(xtr[a], ytr[a])
+        clf = cv_logistic(xtr[a], ytr[a], seed=seed, cs=cs)
         out[t] = {"balanced_accuracy": float(balanced_accuracy_score(yte[b], clf.predict(xte[b]))),
                   "chance": 1.0 / len(np.unique(ytr[a])), "n_test": int(b.sum()),
                   "C": float(clf.best_params_["logisticregression__C"])}

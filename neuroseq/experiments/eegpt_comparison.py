@@ -4,9 +4,10 @@ Arms (:data:`ARMS`): EEGPT from scratch; the ETE pretrained by next-patch predic
 frozen under the task-shared electrode graph; the ETE pretrained MAE-style (bidirectional,
 tuned); EEGNet-v4; a linear probe on the frozen pretrained ETE and on the same ETE untrained;
 logistic regression on time-bin means.  Frozen ETEs under the graph get ``feature_norm``
-(features standardised, as the linear probe's scaler does): without it the graph on frozen
-next-patch features stayed at chance (0.51).  Regimes (:data:`REGIMES`): within recording (train →
-test split) and across subjects (first recording → second), each at several label fractions.
+(features standardised, as the linear probe's scaler does): in one trial run without it, the
+graph on frozen next-patch features stayed at chance.  Regimes (:data:`REGIMES`): within
+recording (train → test split) and across subjects (first recording → second), each at
+several label fractions.
 
 The rule, the same for every gradient-trained arm: up to ``max_steps``, a validation check
 every ``val_every`` steps, stop after ``patience`` checks without a lower validation loss, and
@@ -81,13 +82,10 @@ def _tasks_and_sets(store: Any, mode: str, ids: list[str], tasks: dict[str, dict
 def logreg(store: Any, mode: str, ids: list[str], fraction: float, seed: int,
            tasks: dict[str, dict]) -> dict[str, dict]:
     """Logistic regression on per-channel time-bin means (C by 3-fold CV on train)."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
-    from sklearn.model_selection import GridSearchCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     from neuroseq.evaluation.decoding import epoch_features
+    from neuroseq.evaluation.probe import cv_logistic
     from neuroseq.systems.eegpt import label_subset
 
     _, train, test = _tasks_and_sets(store, mode, ids, tasks)
@@ -104,9 +102,7 @@ def logreg(store: Any, mode: str, ids: list[str], fraction: float, seed: int,
     out = {}
     for t in dict.fromkeys(tte):
         a, b = ttr == t, tte == t
-        pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
-        clf = GridSearchCV(pipe, {"logisticregression__C": [1e-3, 1e-2, 1e-1, 1.0]}, cv=3,
-                           scoring="balanced_accuracy").fit(xtr[a], ytr[a])
+        clf = cv_logistic(xtr[a], ytr[a], seed=seed)
         out[str(t)] = {"balanced_accuracy": float(balanced_accuracy_score(yte[b],
                                                                           clf.predict(xte[b]))),
                        "chance": 0.5, "n_test": int(b.sum())}

@@ -24,6 +24,10 @@ def test_flat_line_beats_a_power_law_on_flat_data_and_loses_on_a_real_law():
     flat = power_law_vs_flat(x, 0.48 * np.exp(noise))
     assert flat["better"] == "flat line" and flat["flat"] == pytest.approx(0.48, rel=0.01)
     assert power_law_vs_flat(x[:2], x[:2]) is None
+    # leave-one-out means the left-out point is not in the flat line it is compared with
+    step = power_law_vs_flat(x, np.exp([0.0, 0.0, 0.0, 0.04]))
+    want = np.sqrt((3 * (0.04 / 3) ** 2 + 0.04 ** 2) / 4)
+    assert step["loo_rmse_flat"] == pytest.approx(want)
 
 
 def test_power_law_recovers_a_known_exponent():
