@@ -2,8 +2,9 @@
 
 Arms (:data:`ARMS`): EEGPT from scratch; the ETE pretrained by next-patch prediction, tuned or
 frozen under the task-shared electrode graph; the ETE pretrained MAE-style (bidirectional,
-tuned); EEGNet-v4; a linear probe on the frozen pretrained ETE and on the same ETE untrained;
-logistic regression on time-bin means.  Frozen ETEs under the graph get ``feature_norm``
+tuned); the same EEGPT trained on one task at a time (the test of the task-shared graph's
+multi-task claim); EEGNet-v4; a linear probe on the frozen pretrained ETE and on the same ETE
+untrained; logistic regression on time-bin means.  Frozen ETEs under the graph get ``feature_norm``
 (features standardised, as the linear probe's scaler does): in one trial run without it, the
 graph on frozen next-patch features stayed at chance.  Regimes (:data:`REGIMES`): within
 recording (train → test split) and across subjects (first recording → second), each at
@@ -41,6 +42,8 @@ ARMS: dict[str, dict[str, Any]] = {
     "ETE next-patch pretrained, frozen + TEG, summary-token pooling": {
         "ete": "next_patch", "freeze": True, "pooling": "summary", "feature_norm": True},
     "ETE MAE pretrained (bidirectional), tuned": {"ete": "masked", "freeze": False},
+    "EEGPT from scratch, single-task (one model per task)": {"ete": None, "freeze": False,
+                                                             "single": True},
     "EEGNet-v4": {"kind": "eegnet"},
     "linear probe, frozen next-patch ETE": {"probe": "next_patch"},
     "linear probe, untrained ETE": {"probe": "untrained"},
@@ -50,6 +53,8 @@ ARMS: dict[str, dict[str, Any]] = {
 _LOW = ["EEGPT from scratch", "ETE next-patch pretrained, tuned",
         "linear probe, frozen next-patch ETE", "linear probe, untrained ETE",
         "logistic regression (time-bin means)"]
+#: every arm but the pooling variants, which are compared within recording only
+_CROSS_ALL = [a for a in ARMS if "pooling" not in a]
 
 #: (mode, label fraction) → the arms run there, in the order they are run: the low-label
 #: regimes (the question pretraining should answer) first, then every arm with all labels
@@ -57,8 +62,9 @@ REGIMES: dict[tuple[str, float], list[str]] = {
     ("within", 0.1): _LOW,
     ("within", 0.25): _LOW,
     ("cross", 0.1): _LOW,
+    ("cross", 0.25): _LOW,
     ("within", 1.0): list(ARMS),
-    ("cross", 1.0): _LOW,
+    ("cross", 1.0): _CROSS_ALL,
 }
 
 
@@ -131,6 +137,25 @@ def _probe(store: Any, mode: str, ids: list[str], fraction: float, seed: int,
     return linear_probe(model, label_subset(train, fraction, seed), test, seed=seed)
 
 
+def _finetune(run_stage: Callable, load_config: Callable, over: list[str],
+              groups: list[dict[str, dict]], run_dir: Path) -> dict[str, Any]:
+    """``neuroseq finetune`` once per task group (one group: the multi-task model; one group
+    per task: single-task models); results merged, epochs averaged, steps summed."""
+    parts = []
+    for group in groups:
+        sub = run_dir if len(groups) == 1 else run_dir / next(iter(group))
+        cfg = load_config("configs/eegpt_finetune_tiny.yaml",
+                          [*over, f"data.tasks={json.dumps(group)}"])
+        parts.append(json.loads((run_stage(cfg, "finetune", sub, resume=False)
+                                 / "results.json").read_text()))
+    if len(parts) == 1:
+        return parts[0]
+    ep = [p["epochs"] for p in parts if p.get("epochs") is not None]
+    return {"tasks": {t: r for p in parts for t, r in p["tasks"].items()},
+            "epochs": float(np.mean(ep)) if ep else None,
+            "steps": int(sum(p["steps"] for p in parts)), "single_task": True}
+
+
 def run(out: str | Path, store_path: str, *, tasks: dict[str, dict] | None = None,
         seeds: tuple[int, ...] = (0, 1, 2),
         regimes: dict[tuple[str, float], list[str]] | None = None,
@@ -186,9 +211,11 @@ def run(out: str | Path, store_path: str, *, tasks: dict[str, dict] | None = Non
         return run_dir
 
     cells = [(m, f, a, s) for (m, f), arms in regimes.items() for a in arms for s in seeds]
-    if pretrain_only:
+    if pretrain_only:  # the ETEs of the cells still to run
+        done = state | collect(out)
+        todo = [c for c in cells if f"{c[0]}|{c[1]:g}|{c[2]}|{c[3]}" not in done]
         for kind, mode in dict.fromkeys((ARMS[a].get("ete") or ARMS[a].get("probe"), m)
-                                        for m, _, a, _ in cells):
+                                        for m, _, a, _ in todo):
             if kind in ("next_patch", "masked"):
                 pretrained(kind, mode)
         return state
@@ -205,8 +232,7 @@ def run(out: str | Path, store_path: str, *, tasks: dict[str, dict] | None = Non
             src = None if spec["probe"] == "untrained" else pretrained(spec["probe"], mode)
             res = {"tasks": _probe(store, mode, ids, frac, seed, src, ete_kw, tasks)}
         else:
-            over = [f"data.store={store_path}", f"data.tasks={json.dumps(tasks)}",
-                    f"data.mode={mode}",
+            over = [f"data.store={store_path}", f"data.mode={mode}",
                     f"data.label_fraction={frac}", f"train.seed={seed}",
                     f"train.max_steps={max_steps}", f"train.val_check_interval={val_every}",
                     f"train.early_stopping_patience={patience}", "train.loggers=[csv]",
@@ -220,10 +246,9 @@ def run(out: str | Path, store_path: str, *, tasks: dict[str, dict] | None = Non
             if spec.get("ete"):
                 over += [f"model.pretrained={pretrained(spec['ete'], mode)}",
                          f"model.freeze_ete={spec['freeze']}"]
-            cfg = load_config("configs/eegpt_finetune_tiny.yaml", over)
             run_dir = out / "runs" / key.replace("|", "_").replace(" ", "_").replace(",", "")
-            res = json.loads((run_stage(cfg, "finetune", run_dir, resume=False)
-                              / "results.json").read_text())
+            groups = [{t: v} for t, v in tasks.items()] if spec.get("single") else [tasks]
+            res = _finetune(run_stage, load_config, over, groups, run_dir)
         res["wall_s"] = round(time.perf_counter() - t, 1)
         state[key] = res
         write_json_atomic(state_path, state)

@@ -52,3 +52,29 @@ def test_a_second_call_reuses_every_cell_and_shards_refuse_to_pretrain(compariso
     only_pretrained = KW | {"regimes": {("cross", 0.5): REGIMES[("cross", 0.5)]}}
     with pytest.raises(RuntimeError, match="pretrain first"):
         cmp.run(tmp_path, str(sim_store), shard=(0, 2), **only_pretrained)
+
+
+def test_single_task_arm_trains_one_model_per_task_and_merges(tmp_path):
+    import json
+
+    seen = []
+
+    def fake_run(cfg, stage, run_dir, resume):
+        tasks = cfg["data"]["tasks"]
+        seen.append((stage, sorted(tasks), run_dir.name))
+        run_dir.mkdir(parents=True)
+        (run_dir / "results.json").write_text(json.dumps(
+            {"tasks": {t: {"balanced_accuracy": 0.6 + 0.1 * len(seen)} for t in tasks},
+             "epochs": 2.0 * len(seen), "steps": 100}))
+        return run_dir
+
+    tasks = {"ab": {"a": 0, "b": 1}, "ba": {"b": 0, "a": 1}}
+    groups = [{t: v} for t, v in tasks.items()]
+    from neuroseq.systems import load_config
+
+    res = cmp._finetune(fake_run, load_config, [], groups, tmp_path / "cell")
+    assert seen == [("finetune", ["ab"], "ab"), ("finetune", ["ba"], "ba")]
+    assert res["tasks"]["ab"]["balanced_accuracy"] == pytest.approx(0.7)
+    assert res["tasks"]["ba"]["balanced_accuracy"] == pytest.approx(0.8)
+    assert res["epochs"] == 3.0 and res["steps"] == 200 and res["single_task"]
+    assert "EEGPT from scratch, single-task (one model per task)" in cmp.REGIMES[("within", 1.0)]

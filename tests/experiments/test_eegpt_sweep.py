@@ -69,8 +69,14 @@ def test_sweep_runs_the_grid_and_fits(sim_store, tmp_path):
     full = [r["train_windows"] for r in rows if r["fraction"] == 1.0]
     assert half[0] == pytest.approx(full[0] / 2, abs=1)
     assert rows[0]["params"] < rows[2]["params"]  # sizes ordered as given
-    assert all(np.isfinite(r["val_loss"]) and 0 <= r["mean_balanced_accuracy"] <= 1
-               and r["epochs"] > 0 for r in rows)
+    # each row carries its own runs' numbers: the pretraining's validation loss, the
+    # fine-tuning's accuracy averaged over its tasks, chance of its binary task
+    pre_losses = sorted(json.loads(p.read_text())["final_val_loss"]
+                        for p in out.glob("*/pretrain/run.json"))
+    assert sorted(row["val_loss"] for row in rows) == pre_losses
+    for row in rows:
+        assert row["mean_balanced_accuracy"] == pytest.approx(np.mean(list(row["tasks"].values())))
+        assert row["chance"] == 0.5 and row["epochs"] > 0
     assert set(s["fits"]["loss_vs_params"]) == {"0.5", "1"}
     assert "alpha" in s["fits"]["loss_vs_params"]["1"] and "Power laws" in r.output
     again = CliRunner().invoke(main, args)  # finished runs are resumed, not retrained
