@@ -141,13 +141,44 @@ def prepare(inputs: tuple[str, ...], out: str, resample: float | None, l_freq: f
               show_default=True, help="MEG background: dipole sources, or the MVAR model fitted "
                                       "to real MEG (needs osl-ephys).")
 @click.option("--subject", default="01", show_default=True)
-@click.option("--out", "-o", required=True, help="Output .fif file.")
+@click.option("--words", is_flag=True,
+              help="Write a word corpus instead: a BIDS tree in MEG-MASC's layout (KIT "
+                   "208-channel MEG, word events) where each word type evokes its own response.")
+@click.option("--subjects", type=int, default=2, show_default=True,
+              help="--words: subjects (all hear the same story).")
+@click.option("--sentences", type=int, default=40, show_default=True,
+              help="--words: sentences in the story.")
+@click.option("--vocab", type=int, default=60, show_default=True,
+              help="--words: word types the sentences are drawn from.")
+@click.option("--evoked-scale", type=float, default=1.0, show_default=True,
+              help="--words: size of the word responses (0: words evoke nothing).")
+@click.option("--overwrite", is_flag=True, help="--words: replace a non-empty --out.")
+@click.option("--out", "-o", required=True,
+              help="Output .fif file (a directory, the BIDS root, with --words).")
 @click.option("--psd", type=click.Path(), default=None, help="Also save a PSD plot (PNG).")
 def simulate(modality: str, duration: float, sfreq: float, seed: int, conditions: str,
-             background: str, subject: str, out: str, psd: str | None) -> None:
-    """Simulate MEG (306-channel MEGIN geometry) or EEG with evoked responses, to .fif."""
+             background: str, subject: str, words: bool, subjects: int, sentences: int,
+             vocab: int, evoked_scale: float, overwrite: bool, out: str,
+             psd: str | None) -> None:
+    """Simulate MEG (306-channel MEGIN geometry) or EEG with evoked responses, to .fif; or,
+    with --words, a word corpus in MEG-MASC's BIDS layout."""
     from neuroseq.data import simulate as S
 
+    if words:
+        from neuroseq.data.simulate_words import WORDS, write_word_corpus
+
+        if not 2 <= vocab <= len(WORDS):
+            raise click.BadParameter(f"must be in 2…{len(WORDS)}, got {vocab}.",
+                                     param_hint="--vocab")
+        if subjects < 1 or sentences < 1 or evoked_scale < 0:
+            raise click.UsageError("--subjects and --sentences must be >= 1 and "
+                                   "--evoked-scale >= 0.")
+        files = write_word_corpus(out, n_subjects=subjects, n_sentences=sentences,
+                                  n_words=vocab, sfreq=sfreq, seed=seed,
+                                  evoked_scale=evoked_scale, overwrite=overwrite)
+        click.echo(f"word corpus (MEG-MASC layout) at {out}: "
+                   + ", ".join(str(f.relative_to(out)) for f in files))
+        return
     conds = tuple(c for c in conditions.split(",") if c)
     if modality == "meg":
         rec = S.simulate_meg(duration, sfreq, seed=seed, conditions=conds, subject=subject,
