@@ -53,10 +53,20 @@ def pretrain(config: str | None, out: str | None, no_resume: bool,
 
 @click.command()
 @stage_options("runs/<system>_finetune")
-def finetune(config: str | None, out: str | None, no_resume: bool,
+@click.option("--linear-probe", is_flag=True,
+              help="MEG-XL word retrieval: a linear head on the frozen backbone "
+                   "(model.head=linear model.freeze_backbone=true).")
+def finetune(config: str | None, out: str | None, no_resume: bool, linear_probe: bool,
              overrides: tuple[str, ...]) -> None:
-    """Fine-tune on labelled data (EEGPT: ETE + task-shared electrode graph on several tasks);
-    print the scores on the test data with chance beside them."""
+    """Fine-tune on labelled data (EEGPT: ETE + task-shared electrode graph on several tasks;
+    MEG-XL: word retrieval); print the scores on the test data with chance beside them."""
+    if linear_probe:
+        from neuroseq import systems
+
+        if systems.load_config(config, overrides)["system"] != "megxl":
+            raise click.UsageError("--linear-probe is MEG-XL's word-retrieval probe; for EEGPT "
+                                   "freeze the encoder with model.freeze_ete=true.")
+        overrides = (*overrides, "model.head=linear", "model.freeze_backbone=true")
     run_dir = _run("finetune", config, out, no_resume, overrides)
     res = json.loads((run_dir / "results.json").read_text())
     if "tasks" in res:
@@ -67,6 +77,15 @@ def finetune(config: str | None, out: str | None, no_resume: bool,
         click.echo(f"mean {res['mean_balanced_accuracy']:.3f}  (mode {res['mode']}, pretrained "
                    f"{res['pretrained'] or 'no'}, ETE "
                    f"{'frozen' if res['freeze_ete'] else 'tuned'})")
+    elif "top10_of_50" in res:
+        click.echo(f"word retrieval on the {res['split']} split ({res['n_test_words']} words, "
+                   f"seed {res['seed']}, {res['targets']} targets)")
+        click.echo("retrieval set   top-10 (always-frequent)   balanced top-10   chance")
+        for size in (50, 250):
+            r = res[f"top10_of_{size}"]
+            click.echo(f"{size:>3} → {r['retrieval_set']:<8}  {r['top_k']:.3f} "
+                       f"({r['frequency_top_k']:.3f})          {r['balanced_top_k']:.3f}"
+                       f"             {r['chance']:.3f}")
     else:
         click.echo(json.dumps(res, indent=1))
     click.echo(f"run directory: {run_dir}")

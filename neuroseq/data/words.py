@@ -87,12 +87,23 @@ def leaked_runs(groups: list[WordGroup], splits: list[str], run: int = 8) -> lis
     return [(" ".join(w), sorted(s)) for w, s in seen.items() if len(s) > 1]
 
 
+def shuffle_words(ds: WordGroupDataset, seed: int) -> None:
+    """Permute the words of all of ``ds``'s groups among themselves (seeded), keeping every
+    window where it is: the brain-to-word link is broken, the word frequencies are not."""
+    flat = [w for g in ds.groups for w in g.words]
+    perm = np.random.default_rng(seed).permutation(len(flat))
+    it = iter(flat[i] for i in perm)
+    ds.groups = [WordGroup(g.recording, g.starts, tuple(next(it) for _ in g.words))
+                 for g in ds.groups]
+
+
 class WordGroupDataset(Dataset):
     """Word groups of one split as samples in the shared layout.
 
     Items: ``x [C, group_size · window]`` (the groups' windows concatenated), ``mask``,
-    ``sensors``, ``subject``, ``words`` (list of str) and ``word_starts`` (each word's first
-    sample in ``x``).  ``train_pct`` keeps a seeded share of the train groups.
+    ``sensors``, ``subject``, ``words`` (list of str), ``word_starts`` (each word's first
+    sample in ``x``) and ``key`` (the group's recording and first sample: one name per
+    group).  ``train_pct`` keeps a seeded share of the train groups.
     """
 
     def __init__(self, corpus: Any, split: str, *, group_size: int = 50, tmin: float = -0.5,
@@ -112,6 +123,7 @@ class WordGroupDataset(Dataset):
         self.corpus, self.width = corpus, int(round((tmax - tmin) * corpus.sfreq(corpus.ids[0])))
         names = channel_vocab or list(dict.fromkeys(
             n for r in corpus.ids for n in corpus.sensors(r).names))
+        self.channel_vocab = names
         lookup = {n: i for i, n in enumerate(names)}
         self._sensors = {r: sensor_block(corpus.sensors(r), torch.tensor(
             [lookup[n] for n in corpus.sensors(r).names])) for r in corpus.ids}
@@ -128,5 +140,5 @@ class WordGroupDataset(Dataset):
         return {"x": torch.from_numpy(x), "mask": torch.ones(x.shape[0], dtype=torch.bool),
                 "sensors": self._sensors[g.recording],
                 "subject": torch.tensor(self.subject_map[self.corpus.subject(g.recording)]),
-                "words": list(g.words),
+                "words": list(g.words), "key": f"{g.recording}@{g.starts[0]}",
                 "word_starts": torch.arange(len(g.words)) * self.width}

@@ -28,7 +28,10 @@ def retrieval_set(words: Sequence[str], size: int) -> list[str]:
 def topk_retrieval(pred: torch.Tensor, words: Sequence[str], candidates: Sequence[str],
                    candidate_embeddings: torch.Tensor, k: int = 10) -> dict[str, Any]:
     """Top-``k`` and balanced top-``k`` accuracy of predictions ``[N, D]`` whose true words are
-    ``words``, against ``candidates`` with embeddings ``[K, D]``; chance ``k / K`` beside."""
+    ``words``, against ``candidates`` with embeddings ``[K, D]``; chance ``k / K`` beside, and
+    ``frequency_top_k``, the top-``k`` of always answering the first ``k`` candidates (the most
+    frequent words, when ``candidates`` come from :func:`retrieval_set`): the bar for plain
+    top-``k``, which frequent words dominate (its balanced value is ``k / K``)."""
     index = {w: i for i, w in enumerate(candidates)}
     keep = [i for i, w in enumerate(words) if w in index]
     if not keep:
@@ -43,4 +46,5 @@ def topk_retrieval(pred: torch.Tensor, words: Sequence[str], candidates: Sequenc
     per_word = [hit[labels == c].mean() for c in np.unique(labels)]
     return {"top_k": float(hit.mean()), "balanced_top_k": float(np.mean(per_word)), "k": k,
             "retrieval_set": len(candidates), "chance": k / len(candidates),
+            "frequency_top_k": float((labels < k).mean()),
             "n_scored": len(keep), "n_words_scored": len(per_word)}

@@ -29,17 +29,57 @@ class DSigLIPLoss(nn.Module):
 
     def scores(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``[N, M]`` logits of every prediction against every target."""
-        return self.t.exp() * F.normalize(pred, dim=-1) @ F.normalize(target, dim=-1).T + self.b
+        return siglip_scores(pred, target, self.t, self.b)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        n = len(pred)
-        if target.shape[0] != n:
-            raise ValueError(f"{n} predictions but {target.shape[0]} targets.")
-        y = F.normalize(target.float(), dim=-1)
-        same_word = (y @ y.T) >= self.duplicate_cos
-        eye = torch.eye(n, dtype=torch.bool, device=pred.device)
-        weight = (~same_word | eye).to(pred.dtype)  # other copies of my word: left out
-        logits = self.scores(pred.float(), target.float())
-        loss = F.binary_cross_entropy_with_logits(logits, eye.to(logits.dtype), weight=weight,
-                                                  reduction="sum")
-        return loss / n
+        return dsiglip_loss(pred, target, self.t, self.b, self.duplicate_cos)
+
+
+def siglip_scores(pred: torch.Tensor, target: torch.Tensor, log_t: torch.Tensor,
+                  b: torch.Tensor) -> torch.Tensor:
+    """``exp(log_t) · cos(pred_i, target_j) + b``, ``[N, M]``."""
+    return log_t.exp() * F.normalize(pred, dim=-1) @ F.normalize(target, dim=-1).T + b
+
+
+def dsiglip_loss(pred: torch.Tensor, target: torch.Tensor, log_t: torch.Tensor,
+                 b: torch.Tensor, duplicate_cos: float = 0.999) -> torch.Tensor:
+    """D-SigLIP with a given log-temperature and bias (for models that own them)."""
+    n = len(pred)
+    if target.shape[0] != n:
+        raise ValueError(f"{n} predictions but {target.shape[0]} targets.")
+    y = F.normalize(target.float(), dim=-1)
+    same_word = (y @ y.T) >= duplicate_cos
+    eye = torch.eye(n, dtype=torch.bool, device=pred.device)
+    weight = (~same_word | eye).to(torch.float32)  # other copies of my word: left out
+    logits = siglip_scores(pred.float(), target.float(), log_t, b)
+    loss = F.binary_cross_entropy_with_logits(logits, eye.to(logits.dtype), weight=weight,
+                                              reduction="sum")
+    return loss / n
+
+
+class WordRetrievalObjective:
+    """D-SigLIP between a word model's predictions and the words' embeddings.
+
+    The batch holds ``codes``, ``sensors``, ``mask`` (real sensors), ``word_frames [B, W, 2]``,
+    ``targets [B, W, D]`` and ``word_valid [B, W]`` (words that have an embedding); every valid
+    word of the batch is a candidate for every other (MEG-XL: one group of 50 words per batch).
+    Metrics: ``acc_in_batch``, how often a prediction's best-scoring candidate is its own word
+    (any copy of it), beside ``chance_in_batch``, one over the distinct words of the batch.
+    """
+
+    def __init__(self, duplicate_cos: float = 0.999) -> None:
+        self.duplicate_cos = duplicate_cos
+
+    def __call__(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict]:
+        pred = model(batch["codes"], batch["sensors"], batch["mask"], batch["word_frames"])
+        valid = batch["word_valid"].bool()
+        p, y = pred[valid], batch["targets"][valid].to(pred.dtype)
+        loss = dsiglip_loss(p, y, model.log_temperature, model.bias, self.duplicate_cos)
+        with torch.no_grad():
+            yn = F.normalize(y.float(), dim=-1)
+            same = (yn @ yn.T) >= self.duplicate_cos
+            best = siglip_scores(p.float(), y.float(), model.log_temperature,
+                                 model.bias).argmax(-1)
+            acc = same[torch.arange(len(p), device=p.device), best].float().mean()
+            distinct = torch.unique(yn, dim=0).shape[0]
+        return loss, {"acc_in_batch": acc, "chance_in_batch": torch.tensor(1.0 / distinct)}

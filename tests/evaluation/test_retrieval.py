@@ -19,6 +19,7 @@ def test_balanced_top_k_known_answers():
     r = topk_retrieval(pred, truth, cands, emb, k=1)
     assert r["top_k"] == pytest.approx(6 / 8) and r["balanced_top_k"] == pytest.approx(0.5)
     assert r["n_scored"] == 8 and r["chance"] == 0.25
+    assert r["frequency_top_k"] == pytest.approx(6 / 8)  # always answering "a", the first
     r2 = topk_retrieval(pred, truth, cands, emb, k=4)
     assert r2["top_k"] == r2["balanced_top_k"] == 1.0
 

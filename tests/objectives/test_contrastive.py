@@ -57,3 +57,35 @@ def test_training_with_the_loss_makes_retrieval_work():
         opt.step()
     after = topk_retrieval(head(x).detach(), names, names, y, k=1)
     assert after["top_k"] > 0.9 > before + 0.5 and after["chance"] == pytest.approx(0.02)
+
+
+class _Oracle(torch.nn.Module):
+    """Predicts ``answer`` (the words' own embeddings, or anything else) for every word."""
+
+    def __init__(self, answer):
+        super().__init__()
+        self.answer = answer
+        self.log_temperature = torch.nn.Parameter(torch.tensor(math.log(10.0)))
+        self.bias = torch.nn.Parameter(torch.tensor(-10.0))
+
+    def forward(self, codes, sensors, mask, frames):
+        return self.answer
+
+
+def test_word_objective_rewards_the_right_embeddings_and_counts_duplicates():
+    from neuroseq.objectives.contrastive import WordRetrievalObjective
+
+    g = torch.Generator().manual_seed(0)
+    vocab = torch.randn(6, 8, generator=g)
+    ids = torch.tensor([[0, 1, 2, 0], [3, 4, 5, 1]])  # words 0 and 1 twice
+    targets = vocab[ids]
+    valid = torch.ones(2, 4, dtype=torch.bool)
+    valid[1, 3] = False  # a word without an embedding is left out
+    batch = {"codes": None, "sensors": None, "mask": None, "word_frames": None,
+             "targets": targets, "word_valid": valid}
+    obj = WordRetrievalObjective()
+    right, met = obj(_Oracle(targets), batch)
+    assert float(met["acc_in_batch"]) == 1.0
+    assert float(met["chance_in_batch"]) == pytest.approx(1 / 6)
+    wrong, met = obj(_Oracle(vocab[(ids + 1) % 6]), batch)  # every word's neighbour
+    assert float(met["acc_in_batch"]) < 0.3 and float(wrong) > float(right) + 1.0

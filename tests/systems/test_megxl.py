@@ -3,6 +3,8 @@
 import json
 
 import pandas as pd
+import pytest
+import torch
 from click.testing import CliRunner
 
 from neuroseq import systems
@@ -31,3 +33,60 @@ def test_megxl_pretrains_through_the_cli(sim_store, tmp_path):
         "pretrain", "--config", "configs/megxl_tiny.yaml", f"data.store={sim_store}",
         "-o", str(tmp_path / "bad"), "tokenizer.steps=2", "objective.n_blocks=500"])
     assert bad.exit_code == 2 and "objective.n_blocks=500" in bad.output
+
+
+@pytest.fixture(scope="module")
+def word_store(tmp_path_factory):
+    """A simulated word corpus (MEG-MASC layout, 2 subjects) prepared at 50 Hz."""
+    root = tmp_path_factory.mktemp("words")
+    r = CliRunner().invoke(main, ["simulate", "--words", "--subjects", "2", "--sentences", "30",
+                                  "--vocab", "20", "--sfreq", "100", "-o", str(root / "bids")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["prepare", str(root / "bids"), "-o", str(root / "s.zarr"),
+                                  "--resample", "50", "--h-freq", "20", "--clip", "5",
+                                  "--split", "none"])
+    assert r.exit_code == 0, r.output
+    return root / "s.zarr"
+
+
+WORDS = ["finetune", "--config", "configs/megxl_words_tiny.yaml", "data.group_size=5",
+         "tokenizer.steps=5", "train.max_steps=4", "train.val_check_interval=2",
+         "model.hidden=16"]
+
+
+def test_word_retrieval_finetunes_from_a_pretrained_run_and_reports_against_chance(
+        word_store, tmp_path):
+    pre = tmp_path / "pre"
+    r = CliRunner().invoke(main, [
+        "pretrain", "--config", "configs/megxl_tiny.yaml", f"data.store={word_store}",
+        "-o", str(pre), "tokenizer.steps=5", "train.max_steps=2", "data.sample_seconds=4.8"])
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "probe"
+    r = CliRunner().invoke(main, [*WORDS, f"data.store={word_store}", "-o", str(run),
+                                  f"model.pretrained={pre}", "--linear-probe"])
+    assert r.exit_code == 0, r.output
+    assert "balanced top-10" in r.output and "chance" in r.output
+    res = json.loads((run / "results.json").read_text())
+    assert res["head"] == "linear" and res["frozen_backbone"] and res["pretrained"] == str(pre)
+    r50 = res["top10_of_50"]
+    assert r50["retrieval_set"] == 20 and r50["chance"] == 0.5  # 20 word types: 10 / 20
+    assert r50["n_scored"] == res["n_test_words"] > 0
+    # the frozen backbone is the pretrained one, and the run used the pretrained codec
+    model, tok, meta = systems.load_run(run)
+    back, _, _ = systems.load_run(pre)
+    assert all(torch.equal(a, b) for a, b in zip(model.backbone.state_dict().values(),
+                                                 back.state_dict().values(), strict=True))
+    assert meta["groups"]["train"] > meta["groups"]["test"] > 0
+    assert (tok.codebook_vectors() == back.codebooks).all()
+
+
+def test_word_retrieval_errors_name_what_to_fix(word_store, tmp_path):
+    r = CliRunner().invoke(main, [*WORDS, f"data.store={word_store}", "-o", str(tmp_path / "a"),
+                                  f"model.pretrained={tmp_path}"])
+    assert r.exit_code == 2 and "model.pretrained" in r.output
+    r = CliRunner().invoke(main, [*WORDS, f"data.store={word_store}", "-o", str(tmp_path / "b"),
+                                  "data.group_size=5000"])
+    assert r.exit_code == 2 and "group_size" in r.output
+    r = CliRunner().invoke(main, ["finetune", "--config", "configs/eegpt_finetune_tiny.yaml",
+                                  "--linear-probe", f"data.store={word_store}"])
+    assert r.exit_code == 2 and "freeze_ete" in r.output
