@@ -90,19 +90,29 @@ def info(path: str, subject: tuple[str, ...], task: tuple[str, ...], as_json: bo
               show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing store (the new one is "
               "built beside it and swapped in only when complete).")
+@click.option("--preset", type=click.Choice(["megxl"]), default=None,
+              help="A paper's whole preprocessing instead of the step options: megxl = "
+                   "0.1–40 Hz, 50 Hz, per-3 s chunk baseline on its first 0.5 s, robust scaling "
+                   "per sensor kind, clip ±5.")
 @array_options
 def prepare(inputs: tuple[str, ...], out: str, resample: float | None, l_freq: float | None,
             h_freq: float | None, notch: tuple[float, ...], scale: bool, clip: float | None,
             split: str, n_val: int, subject: tuple[str, ...], task: tuple[str, ...],
-            n_jobs: int, compression: str, on_flat: str, overwrite: bool, sfreq: float | None,
-            ch_names: str | None, ch_types: str | None) -> None:
+            n_jobs: int, compression: str, on_flat: str, overwrite: bool, preset: str | None,
+            sfreq: float | None, ch_names: str | None, ch_types: str | None) -> None:
     """Prepare files, directories or BIDS roots into a zarr store."""
     from neuroseq.data import preprocess as P
     from neuroseq.data.preparation import prepare as prepare_store
     from neuroseq.data.splits import SplitSpec
 
     kw = array_kwargs(inputs, sfreq, ch_names, ch_types)
-    steps: list[P.Step] = []
+    if preset and (resample or l_freq is not None or h_freq is not None or notch
+                   or clip is not None):
+        raise click.UsageError("--preset sets the whole pipeline; leave out --resample, "
+                               "--l-freq, --h-freq, --notch and --clip.")
+    steps: list[P.Step] = list(P.megxl_pipeline().steps) if preset == "megxl" else []
+    if preset:
+        scale = False  # the preset scales per sensor kind itself
     if l_freq is not None or h_freq is not None:
         steps.append(P.BandPass(l_freq, h_freq))
     if notch:

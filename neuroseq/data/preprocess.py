@@ -358,3 +358,12 @@ def default_pipeline(sfreq: float = 100.0, l_freq: float | None = 0.5,
         steps.append(BandPass(l_freq, h_freq))
     steps += [Resample(sfreq), RobustScale(), Clip(clip)]
     return Pipeline(steps)
+
+
+def megxl_pipeline() -> Pipeline:
+    """MEG-XL's preprocessing (``../shared/research/megxl_braintotext.md`` §1): band-pass
+    0.1–40 Hz, resample to 50 Hz, per 3 s chunk subtract the mean of its first 0.5 s, robust
+    scaling pooled per sensor kind, clip at ±5."""
+    return Pipeline([BandPass(0.1, 40.0), Resample(50.0), ChunkBaseline(3.0, 0.5),
+                     RobustScale(per_kind=True), Clip(5.0)])
+

@@ -16,8 +16,11 @@ pretrain run; otherwise from scratch), a head predicts each word's embedding
 ``model.backbone_lr`` and ``optim.lr``; ``model.freeze_backbone`` with ``model.head: linear`` is
 the linear probe.  ``data.shuffle_labels`` shuffles the training words across groups (a control
 that must score chance).  Test top-10 and balanced top-10 over the 50 and 250 most frequent
-words, chance beside, go to ``results.json``.  Early stopping uses the validation loss (the
-paper monitors validation balanced top-10).  The MEG-XL preprocessing preset is not built yet.
+words, chance beside, go to ``results.json``.  The presets stop early on the validation
+in-batch retrieval accuracy (``train.monitor: val_acc_in_batch``; the paper monitors validation
+balanced top-10 over 250 words; the validation loss rises early as the temperature grows while
+retrieval still improves — measured on the simulated corpus).  Stores in the paper's
+preprocessing: ``neuroseq prepare ... --preset megxl``.
 """
 
 from __future__ import annotations

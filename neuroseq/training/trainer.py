@@ -44,9 +44,13 @@ class TrainConfig:
     gradient_clip_val: float | None = 1.0
     val_check_interval: int | None = None
     limit_val_batches: int | float | None = None  # None = the whole val split
-    #: stop after this many validation checks without a lower ``val_loss`` (None: never); the
+    #: stop after this many validation checks without a better ``monitor`` (None: never); the
     #: best weights (``best.ckpt``) are then loaded back, so what is evaluated is what was chosen
     early_stopping_patience: int | None = None
+    #: the validation metric that picks the best checkpoint and stops early (a logged name, e.g.
+    #: ``val_acc_in_batch``), and whether lower (``min``) or higher (``max``) is better
+    monitor: str = "val_loss"
+    monitor_mode: str = "min"
     checkpoint_every_n_steps: int = 100
     log_every_n_steps: int = 10
     seed: int = 0
@@ -102,8 +106,15 @@ def build_trainer(run_dir: str | Path, cfg: TrainConfig, *, has_val: bool,
     last = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True,
                            every_n_train_steps=cfg.checkpoint_every_n_steps,
                            enable_version_counter=False)
+    if cfg.monitor_mode not in ("min", "max"):
+        raise NeuroseqError(f"train.monitor_mode must be 'min' or 'max', got "
+                            f"{cfg.monitor_mode!r}.")
+    if not cfg.monitor.startswith("val_"):
+        raise NeuroseqError(f"train.monitor must be a validation metric (val_…), got "
+                            f"{cfg.monitor!r}.")
     best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best",
-                           monitor="val_loss" if has_val else "train_loss", mode="min",
+                           monitor=cfg.monitor if has_val else "train_loss",
+                           mode=cfg.monitor_mode if has_val else "min",
                            save_top_k=1, save_last=False, enable_version_counter=False,
                            every_n_train_steps=None if has_val else cfg.checkpoint_every_n_steps)
     return L.Trainer(
@@ -170,7 +181,7 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
         if not cfg.val_check_interval:
             raise NeuroseqError("train.early_stopping_patience counts validation checks: set "
                                 "train.val_check_interval (steps between checks) too.")
-        stopping = [EarlyStopping(monitor="val_loss", mode="min", strict=True,
+        stopping = [EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode, strict=True,
                                   patience=int(cfg.early_stopping_patience))]
     trainer = build_trainer(run_dir, cfg, has_val=val_loader is not None,
                             callbacks=[*stopping, *(callbacks or [])],

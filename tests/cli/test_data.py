@@ -77,3 +77,30 @@ def test_failed_prepare_names_cli_flags_and_leaves_no_store(meg_rec, tmp_path):
     r = CliRunner().invoke(main, ["prepare", str(fif), "-o", str(tmp_path / "s.zarr"),
                                   "--on-flat", "drop"])
     assert r.exit_code == 0 and (tmp_path / "s.zarr").is_dir(), r.output
+
+
+def test_megxl_preset_is_the_papers_pipeline(meg_rec, tmp_path):
+    import numpy as np
+
+    from neuroseq.data.store import Store
+
+    fif = tmp_path / "r.fif"
+    meg_rec.save_fif(str(fif))
+    r = CliRunner().invoke(main, ["prepare", str(fif), "-o", str(tmp_path / "s.zarr"),
+                                  "--preset", "megxl", "--split", "none"])
+    assert r.exit_code == 0, r.output
+    st = Store(tmp_path / "s.zarr")
+    rid = st.ids[0]
+    steps = st.pipeline(rid).steps
+    assert [s.name for s in steps] == ["bandpass", "resample", "chunk_baseline", "robust_scale",
+                                       "clip"]
+    assert st.sfreq(rid) == 50.0 and steps[3].per_kind and steps[4].limit == 5.0
+    x = st.read(rid, 0, st.n_samples(rid))
+    assert np.abs(x).max() <= 5.0
+    # per kind: one centre and scale for all magnetometers, one for all gradiometers
+    kinds = np.array(st.sensors(rid).kinds)
+    names = st.sensors(rid).names
+    assert len({steps[3].scale[n] for n, k in zip(names, kinds, strict=True) if k == "mag"}) == 1
+    bad = CliRunner().invoke(main, ["prepare", str(fif), "-o", str(tmp_path / "t.zarr"),
+                                    "--preset", "megxl", "--resample", "100"])
+    assert bad.exit_code == 2 and "--preset" in bad.output

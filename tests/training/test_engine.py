@@ -92,3 +92,24 @@ def test_parameter_groups_set_learning_rates_and_freeze(tmp_path):
         TaskModule(model, mse, param_groups=[{"prefix": "head.", "lr": 1e-3}])
     with pytest.raises(NeuroseqError, match="needs a 'prefix'"):
         TaskModule(model, mse, param_groups=[{"lr": 1e-3}])
+
+
+def test_the_monitored_metric_and_its_direction_pick_the_best_step(tmp_path):
+    def scored(model, batch):
+        loss, _ = mse(model, batch)
+        return loss, {"neg": -loss.detach()}  # higher is better
+
+    def run(name, mode):
+        module = TaskModule(nn.Linear(4, 1), scored, lr=0.3, max_steps=80)
+        cfg = TrainConfig(max_steps=80, val_check_interval=10, early_stopping_patience=2,
+                          monitor=name, monitor_mode=mode, log_every_n_steps=5)
+        fit(module, loader(), loader(), run_dir=tmp_path / f"{name}_{mode}", cfg=cfg)
+        return json.loads((tmp_path / f"{name}_{mode}" / "run.json").read_text())
+
+    by_loss, by_score, wrong_way = run("val_loss", "min"), run("val_neg", "max"), \
+        run("val_neg", "min")
+    assert by_score["best_step"] == by_loss["best_step"] >= 40  # the loss keeps falling
+    assert wrong_way["early_stopped"] and wrong_way["best_step"] == 10  # the worst is first
+    with pytest.raises(NeuroseqError, match="monitor_mode"):
+        fit(TaskModule(nn.Linear(4, 1), mse), loader(), loader(), run_dir=tmp_path / "x",
+            cfg=TrainConfig(max_steps=2, monitor_mode="median"))

@@ -1,0 +1,168 @@
+"""MEG-XL word retrieval on the simulated word corpus: fine-tuned, shuffled-label control,
+pretrained vs from scratch with 10 % of the training groups, linear probes.
+
+Two simulated corpora in MEG-MASC's layout (``neuroseq simulate --words``): the word corpus
+(one story heard by ``--subjects`` subjects; each word type evokes its own response) and a
+pretraining corpus (another story, other subjects, never used for labels).  Both are prepared at
+50 Hz.  A tiny MEG-XL (``configs/megxl_tiny.yaml``: codec, then masked-token pretraining) is
+trained on the pretraining corpus; every arm then fine-tunes ``configs/megxl_words_tiny.yaml``
+on the word corpus with **that run's codec** (scratch arms too), under one rule: up to
+``--steps`` steps, validation every 50, stop after 4 checks without a lower validation loss,
+test the best checkpoint.  Reported: balanced top-10 over the retrieval set (the 50 most
+frequent training words, fewer when the vocabulary is smaller) beside chance, top-10 beside the
+always-answer-the-most-frequent-words bar, on the hashed test split.
+
+Run: ``python benchmarks/bench_megxl_words.py [--steps 300] [--seeds 0] [--jobs 2]``; writes
+``benchmarks/results/megxl_words_sim.{json,md}``; an interrupted run resumes from ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("NEUROSEQ_PROGRESS", "off")
+
+#: arm → overrides of configs/megxl_words_tiny.yaml ({pre}: the pretraining run)
+ARMS: dict[str, list[str]] = {
+    "fine-tuned from scratch, all groups": ["data.train_pct=1.0"],
+    "fine-tuned from scratch, shuffled words (control)": ["data.train_pct=1.0",
+                                                          "data.shuffle_labels=true"],
+    "fine-tuned from scratch, 10 % of groups": ["data.train_pct=0.1"],
+    "pretrained, fine-tuned, 10 % of groups": ["data.train_pct=0.1", "model.pretrained={pre}",
+                                               "model.backbone_lr=1e-4"],
+    "linear probe, pretrained backbone": ["data.train_pct=1.0", "model.pretrained={pre}",
+                                          "model.head=linear", "model.freeze_backbone=true"],
+    "linear probe, random backbone": ["data.train_pct=1.0", "model.head=linear",
+                                      "model.freeze_backbone=true"],
+}
+
+
+def _neuroseq(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "neuroseq.cli", *args], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def corpora(out: Path, subjects: int, sentences: int, vocab: int) -> tuple[Path, Path]:
+    """The word store and the pretraining store, made once."""
+    stores = []
+    for name, seed in (("words", 0), ("pretrain", 7)):
+        store = out / f"{name}.zarr"
+        if not store.is_dir():
+            bids = out / f"{name}_bids"
+            _neuroseq("simulate", "--words", "--subjects", str(subjects), "--sentences",
+                      str(sentences), "--vocab", str(vocab), "--sfreq", "100", "--seed",
+                      str(seed), "-o", str(bids), "--overwrite")
+            _neuroseq("prepare", str(bids), "-o", str(store), "--resample", "50", "--l-freq",
+                      "0.1", "--h-freq", "20", "--clip", "5", "--split", "none")
+        stores.append(store)
+    return stores[0], stores[1]
+
+
+def cell(out: Path, words: Path, pre: Path, arm: str, seed: int, steps: int) -> dict:
+    """One fine-tuning run (resumed if it finished before)."""
+    slug = "".join(ch if ch.isalnum() else "_" for ch in arm)
+    run = out / "runs" / f"{slug}_{seed}"
+    res = run / "results.json"
+    if not res.is_file():
+        t = time.perf_counter()
+        over = [o.format(pre=pre) for o in ARMS[arm]]
+        _neuroseq("finetune", "--config", "configs/megxl_words_tiny.yaml", "-o", str(run),
+                  "--no-resume", f"data.store={words}", f"tokenizer.path={pre / 'tokenizer'}",
+                  f"train.seed={seed}", f"train.max_steps={steps}", *over)
+        r = json.loads(res.read_text())
+        r["wall_s"] = round(time.perf_counter() - t)
+        res.write_text(json.dumps(r, indent=1))
+    return json.loads(res.read_text())
+
+
+def table(cells: dict[str, list[dict]]) -> str:
+    import numpy as np
+
+    lines = ["| arm | seeds | balanced top-10 | chance | top-10 | always-frequent bar | steps "
+             "(best) | wall s |", "|---|---|---|---|---|---|---|---|"]
+    for arm, runs in cells.items():
+        r50 = [r["top10_of_50"] for r in runs]
+        bal = np.array([r["balanced_top_k"] for r in r50])
+        top = np.array([r["top_k"] for r in r50])
+        lines.append(
+            f"| {arm} | {len(runs)} | **{bal.mean():.3f}**" + (f" ± {bal.std():.3f}" if
+                                                               len(runs) > 1 else "")
+            + f" | {r50[0]['chance']:.3f} | {top.mean():.3f} | {r50[0]['frequency_top_k']:.3f}"
+            f" | {np.mean([r['steps'] for r in runs]):.0f} "
+            f"({np.mean([r['best_step'] or 0 for r in runs]):.0f}) | "
+            f"{np.mean([r['wall_s'] for r in runs]):.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--pretrain-steps", type=int, default=300)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--subjects", type=int, default=2)
+    ap.add_argument("--sentences", type=int, default=60)
+    ap.add_argument("--vocab", type=int, default=40)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--out", default="runs/bench_megxl_words")
+    ap.add_argument("--results", default="benchmarks/results/megxl_words_sim")
+    ap.add_argument("--cell", default=None, help=argparse.SUPPRESS)  # "arm|seed", a worker
+    a = ap.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    words, pstore = corpora(out, a.subjects, a.sentences, a.vocab)
+    pre = out / "pretrain_run"
+    if a.cell:
+        arm, seed = a.cell.rsplit("|", 1)
+        cell(out, words, pre, arm, int(seed), a.steps)
+        return
+    t0 = time.perf_counter()
+    if not (pre / "model").is_dir():
+        _neuroseq("pretrain", "--config", "configs/megxl_tiny.yaml", "-o", str(pre),
+                  f"data.store={pstore}", f"train.max_steps={a.pretrain_steps}",
+                  f"train.val_check_interval={a.pretrain_steps}")
+    todo = [f"{arm}|{s}" for arm in ARMS for s in a.seeds]
+    env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    running: list[subprocess.Popen] = []
+    for c in todo:
+        while len(running) >= a.jobs:
+            running = [p for p in running if p.poll() is None]
+            time.sleep(2)
+        running.append(subprocess.Popen([sys.executable, __file__, *sys.argv[1:], "--cell", c],
+                                        env=env))
+    if any(p.wait() for p in running):
+        sys.exit("a cell failed; rerun the same command to resume.")
+    cells = {arm: [cell(out, words, pre, arm, s, a.steps) for s in a.seeds] for arm in ARMS}
+    info = json.loads((pre / "run.json").read_text())
+    command = "python benchmarks/bench_megxl_words.py " + " ".join(sys.argv[1:])
+    from neuroseq.atomic import write_json_atomic, write_text_atomic
+
+    res = {"command": command.strip(), "seeds": a.seeds, "steps": a.steps,
+           "corpus": {"subjects": a.subjects, "sentences": a.sentences, "vocab": a.vocab},
+           "pretrain": {"steps": a.pretrain_steps, "final_val_loss": info.get("final_val_loss"),
+                        "metrics": info.get("metrics")},
+           "wall_s": round(time.perf_counter() - t0), "cells": cells}
+    stem = Path(a.results)
+    write_json_atomic(stem.with_suffix(".json"), res)
+    md = ("# MEG-XL word retrieval on the simulated word corpus\n\n"
+          f"Command: `{res['command']}` ({os.cpu_count()} CPU cores).  Word corpus: "
+          f"{a.subjects} subjects hearing one story of {a.sentences} sentences over {a.vocab} "
+          "word types (MEG-MASC layout, KIT-208, 50 Hz), groups of 10 words, hashed "
+          "0.8/0.1/0.1 split of the groups' word strings; pretraining corpus: another story, "
+          f"other subjects, {a.pretrain_steps} masked-token steps of the tiny MEG-XL.  Every "
+          f"arm: up to {a.steps} steps, validation every 50, patience 4, best checkpoint "
+          "tested, the pretraining run's codec.  Test split; retrieval set = the most frequent "
+          "training words (≤ 50); GloVe 50-d targets; seeds " + str(a.seeds) + ".\n\n"
+          + table(cells))
+    write_text_atomic(stem.with_suffix(".md"), md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
