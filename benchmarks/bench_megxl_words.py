@@ -81,6 +81,52 @@ def cell(out: Path, words: Path, pre: Path, arm: str, seed: int, steps: int) -> 
     return json.loads(res.read_text())
 
 
+def ridge_baseline(words: Path) -> dict:
+    """Ridge regression from each word's response (per-sensor means of five 0.1 s bins,
+    0.1–0.6 s after onset) to its GloVe vector, alpha by CV on the train groups; scored like
+    the fine-tuned arms (test split, retrieval set of the most frequent training words)."""
+    import numpy as np
+    import torch
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from neuroseq.data.store import Store
+    from neuroseq.data.word_vectors import word_vectors
+    from neuroseq.data.words import WordGroupDataset
+    from neuroseq.evaluation.retrieval import retrieval_set, topk_retrieval
+
+    store = Store(words)
+    sets = {sp: WordGroupDataset(store, sp, group_size=10) for sp in ("train", "test")}
+    sf = store.sfreq(store.ids[0])
+    bins = [(int(round((0.5 + a) * sf)), int(round((0.6 + a) * sf))) for a in
+            (0.1, 0.2, 0.3, 0.4, 0.5)]
+
+    def xy(ds: WordGroupDataset) -> tuple[np.ndarray, list[str]]:
+        feats, labels = [], []
+        for i in range(len(ds)):
+            it = ds[i]
+            x = it["x"].numpy()
+            for w, s in zip(it["words"], it["word_starts"].tolist(), strict=True):
+                feats.append(np.concatenate([x[:, s + a:s + b].mean(1) for a, b in bins]))
+                labels.append(w)
+        return np.stack(feats), labels
+
+    (xtr, wtr), (xte, wte) = xy(sets["train"]), xy(sets["test"])
+    table = word_vectors(wtr + wte, on_missing="skip")
+    keep = [i for i, w in enumerate(wtr) if w in table]
+    reg = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(0, 5, 11)))
+    reg.fit(xtr[keep], np.stack([table[wtr[i]] for i in keep]))
+    out = {"model": "ridge regression", "alpha": float(reg[-1].alpha_)}
+    freq = [w for w in wtr if w in table]
+    for size in (50, 250):
+        cands = retrieval_set(freq, size)
+        out[f"top10_of_{size}"] = topk_retrieval(
+            torch.tensor(reg.predict(xte)), wte, cands,
+            torch.tensor(np.stack([table[w] for w in cands])), k=10)
+    return out
+
+
 def table(cells: dict[str, list[dict]]) -> str:
     import numpy as np
 
@@ -139,6 +185,7 @@ def main() -> None:
     if any(p.wait() for p in running):
         sys.exit("a cell failed; rerun the same command to resume.")
     cells = {arm: [cell(out, words, pre, arm, s, a.steps) for s in a.seeds] for arm in ARMS}
+    ridge = ridge_baseline(words)
     info = json.loads((pre / "run.json").read_text())
     command = "python benchmarks/bench_megxl_words.py " + " ".join(sys.argv[1:])
     from neuroseq.atomic import write_json_atomic, write_text_atomic
@@ -147,7 +194,7 @@ def main() -> None:
            "corpus": {"subjects": a.subjects, "sentences": a.sentences, "vocab": a.vocab},
            "pretrain": {"steps": a.pretrain_steps, "final_val_loss": info.get("final_val_loss"),
                         "metrics": info.get("metrics")},
-           "wall_s": round(time.perf_counter() - t0), "cells": cells}
+           "wall_s": round(time.perf_counter() - t0), "cells": cells, "ridge": ridge}
     stem = Path(a.results)
     write_json_atomic(stem.with_suffix(".json"), res)
     md = ("# MEG-XL word retrieval on the simulated word corpus\n\n"
@@ -159,7 +206,10 @@ def main() -> None:
           f"arm: up to {a.steps} steps, validation every 50, patience 4, best checkpoint "
           "tested, the pretraining run's codec.  Test split; retrieval set = the most frequent "
           "training words (≤ 50); GloVe 50-d targets; seeds " + str(a.seeds) + ".\n\n"
-          + table(cells))
+          + table(cells) + f"| ridge regression on the raw responses (5 × 0.1 s bins, 0.1–0.6 s; "
+          f"alpha {ridge['alpha']:g} by CV) | — | **{ridge['top10_of_50']['balanced_top_k']:.3f}"
+          f"** | {ridge['top10_of_50']['chance']:.3f} | {ridge['top10_of_50']['top_k']:.3f} | "
+          f"{ridge['top10_of_50']['frequency_top_k']:.3f} | — | — |\n")
     write_text_atomic(stem.with_suffix(".md"), md)
     print(md)
 
