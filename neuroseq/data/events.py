@@ -80,7 +80,8 @@ def _parse_dict_trial_type(text: str, where: str) -> dict:
 
 
 def read_events_tsv(fname: str | Path) -> pd.DataFrame:
-    """Read a BIDS ``*_events.tsv`` (including MEG-MASC dict ``trial_type`` strings).
+    """Read a BIDS ``*_events.tsv`` (including MEG-MASC dict ``trial_type`` strings, and
+    Armeni's ``type``/``value`` columns, whose ``word_onset*`` rows are words).
 
     ``trial_type`` becomes ``value`` (``kind="annotation"``, or ``"bad"`` for BAD_/boundary
     rows); a dict-literal ``trial_type`` gives its ``kind`` and label (``word``, ``phoneme``...)
@@ -95,6 +96,8 @@ def read_events_tsv(fname: str | Path) -> pd.DataFrame:
     if "onset" not in df.columns:
         raise FormatError(f"events file {fname} has no 'onset' column "
                           f"(columns: {list(df.columns)}).")
+    if "trial_type" not in df.columns and "type" in df.columns:  # Armeni et al. (CTF, Donders)
+        return _armeni_events(df)
     rows = []
     for i, rec in enumerate(df.to_dict("records")):
         tt = rec.get("trial_type")
@@ -119,6 +122,17 @@ def read_events_tsv(fname: str | Path) -> pd.DataFrame:
                           f"{list(np.flatnonzero(bad)[:5] + 1)}.")
     out["duration"] = pd.to_numeric(out["duration"], errors="coerce").fillna(0.0)
     return out
+
+
+def _armeni_events(df: pd.DataFrame) -> pd.DataFrame:
+    """Armeni's ``type``/``value`` events: ``word_onset*`` rows are words (``value`` the word,
+    quotes and silences handled downstream by :func:`neuroseq.data.words.clean_words`); other
+    rows keep their ``type`` as kind."""
+    kind = ["word" if str(t).startswith("word_onset") else str(t) for t in df["type"]]
+    dur = pd.to_numeric(df["duration"], errors="coerce").fillna(0.0).to_numpy() \
+        if "duration" in df.columns else 0.0
+    return make_events(pd.to_numeric(df["onset"], errors="raise").to_numpy(float), dur, kind,
+                       df["value"].tolist() if "value" in df.columns else [None] * len(df))
 
 
 def read_libribrain_events(fname: str | Path) -> pd.DataFrame:

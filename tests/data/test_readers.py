@@ -216,3 +216,22 @@ def test_real_kit_file():
     assert set(rec.sensors.kinds) == {"mag"}  # KIT axial gradiometers, MNE type "mag"
     assert 5 < np.median(rec.data.std(axis=1)) < 5000  # fT
     np.testing.assert_allclose(np.linalg.norm(rec.sensors.orientations, axis=1), 1.0, atol=1e-6)
+
+
+def test_armeni_events_tsv_gives_words(meg_rec, tmp_path):
+    """Armeni et al.'s layout: ``type``/``value`` columns, ``word_onset`` rows, ``sp`` silences,
+    quoted words."""
+    from neuroseq.data.words import clean_words
+
+    fif = tmp_path / "sub-001_ses-001_task-compr_meg.fif"
+    meg_rec.save_fif(fif)
+    tsv = tmp_path / "sub-001_ses-001_task-compr_events.tsv"
+    pd.DataFrame({"onset": [1.0, 1.2, 1.5, 1.9, 2.4], "duration": [0.2, 0.3, 0.2, 0.4, 0.0],
+                  "type": ["word_onset_01", "word_onset_01", "phoneme_onset_01",
+                           "word_onset_01", "trigger"],
+                  "value": ["'Sherlock'", "sp", "S", "Holmes", "3"]}).to_csv(
+        tsv, sep="\t", index=False)
+    rec = read_recording(fif, events=tsv)
+    assert list(rec.events["kind"]) == ["word", "word", "phoneme_onset_01", "word", "trigger"]
+    words = clean_words(rec.events)
+    assert list(words["word"]) == ["sherlock", "holmes"] and list(words["onset"]) == [1.0, 1.9]
