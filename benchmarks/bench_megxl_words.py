@@ -40,6 +40,8 @@ ARMS: dict[str, list[str]] = {
                                           "model.head=linear", "model.freeze_backbone=true"],
     "linear probe, random backbone": ["data.train_pct=1.0", "model.head=linear",
                                       "model.freeze_backbone=true"],
+    "fine-tuned from scratch, all groups, pooled 0.1–0.6 s (beyond the original)": [
+        "data.train_pct=1.0", "model.pool_window=[0.1, 0.6]"],
 }
 
 

@@ -14,9 +14,11 @@ the (pretrained run's) codec feed the criss-cross backbone (``model.pretrained``
 pretrain run; otherwise from scratch), a head predicts each word's embedding
 (``targets.encoder``: GloVe by default), trained with D-SigLIP; backbone and head learning rates
 ``model.backbone_lr`` and ``optim.lr``; ``model.freeze_backbone`` with ``model.head: linear`` is
-the linear probe.  ``data.shuffle_labels`` shuffles the training words across groups (a control
-that must score chance).  Test top-10 and balanced top-10 over the 50 and 250 most frequent
-words, chance beside, go to ``results.json``.  The presets stop early on the validation
+the linear probe.  ``model.pool_window: [a, b]`` (beyond the original) averages each word's
+frames from ``a`` to ``b`` seconds after its onset instead of its whole window, which in
+continuous speech also holds the next words' responses.  ``data.shuffle_labels`` shuffles the
+training words across groups (a control that must score chance).  Test top-10 and balanced
+top-10 over the 50 and 250 most frequent words, chance beside, go to ``results.json``.  The presets stop early on the validation
 in-batch retrieval accuracy (``train.monitor: val_acc_in_batch``; the paper monitors validation
 balanced top-10 over 250 words; the validation loss rises early as the temperature grows while
 retrieval still improves — measured on the simulated corpus).  Stores in the paper's
@@ -54,7 +56,7 @@ DEFAULTS: dict[str, Any] = {
                   "batch_size": 64, "crop_seconds": 5.0, "lr": 1e-3},
     "model": {"kind": "crisscross", "preset": "paper", "pretrained": None, "head": "attention",
               "hidden": 2048, "dropout_head": 0.1, "freeze_backbone": False,
-              "backbone_lr": None},
+              "backbone_lr": None, "pool_window": None},
     "objective": {"n_blocks": 50, "n_masked": 20},
 }
 
@@ -114,7 +116,7 @@ class CodecCollate:
 #: ``model.*`` keys of the criss-cross backbone, and those of the word-retrieval stage
 BACKBONE_KEYS = ("preset", "d_model", "n_layers", "n_heads", "dropout", "checkpointing")
 WORD_KEYS = ("kind", "pretrained", "head", "hidden", "dropout_head", "freeze_backbone",
-             "backbone_lr")
+             "backbone_lr", "pool_window")
 
 
 def backbone_kwargs(model_cfg: dict[str, Any]) -> dict[str, Any]:
@@ -191,8 +193,10 @@ class WordCollate:
     hop, ⌈(start + width) / hop⌉)``), its embedding ``targets [B, W, D]`` and ``word_valid
     [B, W]`` (False where a word has no embedding)."""
 
-    def __init__(self, codec: RVQCodec, table: dict[str, torch.Tensor], width: int) -> None:
+    def __init__(self, codec: RVQCodec, table: dict[str, torch.Tensor], width: int,
+                 span: tuple[int, int] | None = None) -> None:
         self.codec, self.table, self.width = codec, table, width
+        self.span = span or (0, width)  # the samples of each word's window that are pooled
         self.dim = len(next(iter(table.values())))
         self.cache: dict[str, torch.Tensor] = {}
 
@@ -211,14 +215,29 @@ class WordCollate:
         batch["codes"] = torch.stack([torch.nn.functional.pad(c, (0, 0, 0, 0, 0, n_ch - len(c)))
                                       for c in codes])
         n_frames, hop = batch["codes"].shape[-1], self.codec.hop
-        batch["word_frames"] = torch.stack(
-            [starts // hop, (starts + self.width + hop - 1) // hop], -1).clamp(max=n_frames)
+        lo, hi = starts + self.span[0], starts + self.span[1]
+        batch["word_frames"] = torch.stack([lo // hop, (hi + hop - 1) // hop],
+                                           -1).clamp(max=n_frames)
         zero = torch.zeros(self.dim)
         batch["targets"] = torch.stack([torch.stack([self.table.get(w, zero) for w in ws])
                                         for ws in words])
         batch["word_valid"] = torch.tensor([[w in self.table for w in ws] for ws in words])
         batch["words"] = words
         return batch
+
+
+def pool_span(ctx: RunContext) -> tuple[int, int] | None:
+    """``model.pool_window`` ``[a, b]`` (seconds from word onset) as samples of the word's
+    window; None (the paper): the whole window."""
+    win, d = ctx.cfg["model"].get("pool_window"), ctx.cfg["data"]
+    if win is None:
+        return None
+    a, b = (float(v) for v in win)
+    if not float(d["tmin"]) <= a < b <= float(d["tmax"]):
+        raise NeuroseqError(f"model.pool_window={list(win)} must lie inside the word window "
+                            f"[data.tmin, data.tmax] = [{d['tmin']}, {d['tmax']}].")
+    sf = ctx.meta["sfreq"]
+    return (int(round((a - float(d["tmin"])) * sf)), int(round((b - float(d["tmin"])) * sf)))
 
 
 def build_word_model(ctx: RunContext) -> WordRetrieval:
@@ -269,7 +288,7 @@ def evaluate_words(ctx: RunContext, model: WordRetrieval, sets: dict[str, Any]
     """Test top-10 and balanced top-10 against the 50 and 250 most frequent training words
     (those with an embedding), chance beside; the run's facts."""
     table = load_word_targets(ctx.run)
-    collate = WordCollate(ctx.tokenizer, table, ctx.meta["word_width"])
+    collate = WordCollate(ctx.tokenizer, table, ctx.meta["word_width"], pool_span(ctx))
     pred, words = predict_words(model, sets["test"], collate)
     freq = [w for w in ctx.meta["train_words"] if w in table]
     info = json.loads((ctx.run / "run.json").read_text()) if (ctx.run / "run.json").is_file() \
@@ -286,6 +305,7 @@ def evaluate_words(ctx: RunContext, model: WordRetrieval, sets: dict[str, Any]
         cands = retrieval_set(freq, size)
         emb = torch.stack([table[w] for w in cands])
         out[f"top10_of_{size}"] = topk_retrieval(pred, words, cands, emb, k=10)
+    out["pool_window"] = ctx.cfg["model"].get("pool_window")
     return out
 
 
@@ -304,7 +324,7 @@ SYSTEM = System(
             setup=finetune_setup, datasets=word_datasets, model=build_word_model,
             objective=lambda ctx: WordRetrievalObjective(),
             collate=lambda ctx: WordCollate(ctx.tokenizer, load_word_targets(ctx.run),
-                                            ctx.meta["word_width"]),
+                                            ctx.meta["word_width"], pool_span(ctx)),
             models={"word_retrieval": WordRetrieval}, param_groups=word_param_groups,
             evaluate=evaluate_words)},
 )

@@ -90,3 +90,29 @@ def test_word_retrieval_errors_name_what_to_fix(word_store, tmp_path):
     r = CliRunner().invoke(main, ["finetune", "--config", "configs/eegpt_finetune_tiny.yaml",
                                   "--linear-probe", f"data.store={word_store}"])
     assert r.exit_code == 2 and "freeze_ete" in r.output
+
+
+def test_pool_window_pools_the_chosen_seconds_of_each_word(word_store, tmp_path):
+    from neuroseq.systems.megxl import WordCollate, load_word_targets
+
+    run = tmp_path / "pw"
+    r = CliRunner().invoke(main, [*WORDS, f"data.store={word_store}", "-o", str(run),
+                                  "model.pool_window=[0.1, 0.6]", "train.max_steps=1"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((run / "results.json").read_text())
+    assert res["pool_window"] == [0.1, 0.6]
+    _, tok, meta = systems.load_run(run)
+    width = meta["word_width"]  # 150 samples: −0.5 … 2.5 s at 50 Hz
+    collate = WordCollate(tok, load_word_targets(run), width, (30, 55))
+    x = torch.zeros(3, 2 * width)
+    item = {"x": x, "mask": torch.ones(3, dtype=torch.bool),
+            "sensors": {"pos": torch.zeros(3, 3), "ori": torch.zeros(3, 3),
+                        "kind": torch.zeros(3, dtype=torch.long)},
+            "words": ["a", "b"], "word_starts": torch.tensor([0, width]), "key": "k"}
+    frames = collate([item])["word_frames"][0]
+    hop = tok.hop
+    assert frames.tolist() == [[30 // hop, -(-55 // hop)], [(width + 30) // hop,
+                                                           -(-(width + 55) // hop)]]
+    bad = CliRunner().invoke(main, [*WORDS, f"data.store={word_store}", "-o",
+                                    str(tmp_path / "bad"), "model.pool_window=[2.0, 3.0]"])
+    assert bad.exit_code == 2 and "model.pool_window" in bad.output
