@@ -19,9 +19,10 @@ frames from ``a`` to ``b`` seconds after its onset instead of its whole window, 
 continuous speech also holds the next words' responses.  ``data.shuffle_labels`` shuffles the
 training words across groups (a control that must score chance).  Test top-10 and balanced
 top-10 over the 50 and 250 most frequent words, chance beside, go to ``results.json``.  The
-presets stop early on the validation in-batch retrieval accuracy (``train.monitor: val_acc_in_batch``; the paper monitors validation
-balanced top-10 over 250 words; the validation loss rises early as the temperature grows while
-retrieval still improves — measured on the simulated corpus).  Stores in the paper's
+presets stop early on the validation in-batch retrieval accuracy (``train.monitor:
+val_acc_in_batch``; the paper monitors validation balanced top-10 over 250 words; the validation
+loss rises early as the temperature grows while retrieval still improves — measured on the
+simulated corpus).  Stores in the paper's
 preprocessing: ``neuroseq prepare ... --preset megxl``.
 """
 
