@@ -4,8 +4,9 @@ pretrained vs from scratch with 10 % of the training groups, linear probes.
 Two simulated corpora in MEG-MASC's layout (``neuroseq simulate --words``): the word corpus
 (one story heard by ``--subjects`` subjects; each word type evokes its own response) and a
 pretraining corpus (another story, other subjects, never used for labels).  Both are prepared at
-50 Hz.  A tiny MEG-XL (``configs/megxl_tiny.yaml``: codec, then masked-token pretraining) is
-trained on the pretraining corpus; every arm then fine-tunes ``configs/megxl_words_tiny.yaml``
+50 Hz (0.1–20 Hz, robust scaling per channel, clip ±5).  A tiny MEG-XL
+(``configs/megxl_tiny.yaml``: codec, then masked-token pretraining) is trained on the
+pretraining corpus; every arm then fine-tunes ``configs/megxl_words_tiny.yaml``
 on the word corpus with **that run's codec** (scratch arms too), under one rule: up to
 ``--steps`` steps, validation every 50, stop after 4 checks without a lower validation loss,
 test the best checkpoint.  Reported: balanced top-10 over the retrieval set (the 50 most
@@ -202,7 +203,8 @@ def main() -> None:
     md = ("# MEG-XL word retrieval on the simulated word corpus\n\n"
           f"Command: `{res['command']}` ({os.cpu_count()} CPU cores).  Word corpus: "
           f"{a.subjects} subjects hearing one story of {a.sentences} sentences over {a.vocab} "
-          "word types (MEG-MASC layout, KIT-208, 50 Hz), groups of 10 words, hashed "
+          "word types (MEG-MASC layout, KIT-208; prepared at 50 Hz, 0.1–20 Hz, robust scaling per "
+          "channel, clip ±5), groups of 10 words, hashed "
           "0.8/0.1/0.1 split of the groups' word strings; pretraining corpus: another story, "
           f"other subjects, {a.pretrain_steps} masked-token steps of the tiny MEG-XL.  Every "
           f"arm: up to {a.steps} steps, validation every 50, patience 4, best checkpoint "
