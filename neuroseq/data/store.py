@@ -144,6 +144,11 @@ class Store:
         """Subject of a recording."""
         return str(self._row(rid)["subject"])
 
+    def session(self, rid: str) -> str | None:
+        """Session of a recording (None when it has none)."""
+        v = self._row(rid).get("session")
+        return None if v is None or (isinstance(v, float) and v != v) or v == "" else str(v)
+
     def sensors(self, rid: str) -> Sensors:
         """Sensors of a recording."""
         return Sensors.from_dict(self._attrs(rid)["sensors"])

@@ -66,6 +66,10 @@ class InMemoryCorpus:
         """Subject id."""
         return self._recs[rid].subject
 
+    def session(self, rid: str) -> str | None:
+        """Session id (None when the recording has none)."""
+        return self._recs[rid].session
+
     def sensors(self, rid: str) -> Sensors:
         """Sensors."""
         return self._recs[rid].sensors

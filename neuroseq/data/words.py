@@ -7,7 +7,8 @@ word in ``value``) are sorted by onset, lower-cased, stripped of quotes, and sil
 concatenated.  A group restarts when a window leaves its recording.  Groups are split by a
 salted SHA-256 of their word string (0.8 / 0.1 / 0.1), so the same 50 words land in the same
 split for every subject; :func:`leaked_runs` also finds groups *shifted by a few words* that
-straddle splits, which the exact-string check misses.
+straddle splits, which the exact-string check misses.  The alternative, the session split
+(``sessions={"train": [...], "val": [...], "test": [...]}``), splits by recording session.
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ def split_of(group: WordGroup, fractions: tuple[float, float, float] = (0.8, 0.1
     return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
 
 
+def session_split_of(corpus: Any, rid: str, sessions: dict[str, list[str]]) -> str | None:
+    """The split whose session list holds ``rid``'s session (MEG-XL's alternative to the hashed
+    split: Armeni ses-001…008 / 009 / 010); None for a session in no list."""
+    ses = corpus.session(rid)
+    found = [sp for sp, names in sessions.items() if ses in {str(n) for n in names}]
+    if len(found) > 1:
+        raise DataError(f"session {ses!r} is listed in several splits: {found}.")
+    return found[0] if found else None
+
+
 def leaked_runs(groups: list[WordGroup], splits: list[str], run: int = 8) -> list[tuple]:
     """Runs of ``run`` consecutive words found in groups of different splits: shifted groups
     that the exact-string split does not keep together.  Returns ``(words, splits)`` pairs."""
@@ -108,11 +119,16 @@ class WordGroupDataset(Dataset):
 
     def __init__(self, corpus: Any, split: str, *, group_size: int = 50, tmin: float = -0.5,
                  tmax: float = 2.5, train_pct: float = 1.0, seed: int = 0,
-                 salt: str = "42", channel_vocab: list[str] | None = None) -> None:
+                 salt: str = "42", channel_vocab: list[str] | None = None,
+                 sessions: dict[str, list[str]] | None = None) -> None:
         if not 0 < train_pct <= 1:
             raise DataError(f"train_pct must be in (0, 1], got {train_pct}.")
         groups = word_groups(corpus, group_size=group_size, tmin=tmin, tmax=tmax)
-        self.groups = [g for g in groups if split_of(g, salt=salt) == split]
+        if sessions is None:
+            self.groups = [g for g in groups if split_of(g, salt=salt) == split]
+        else:
+            self.groups = [g for g in groups
+                           if session_split_of(corpus, g.recording, sessions) == split]
         if split == "train" and train_pct < 1:
             k = max(1, int(round(train_pct * len(self.groups))))
             keep = np.random.default_rng(seed).permutation(len(self.groups))[:k]

@@ -7,23 +7,23 @@ transformer (:mod:`neuroseq.models.crisscross`) predicts the codes of ``objectiv
 ``objective.n_blocks`` blocks hidden across all sensors.  Facts:
 ``../shared/research/megxl_braintotext.md`` §1.
 
-``finetune``: word retrieval (§1.5).  Groups of ``data.group_size`` consecutive words (50), each
+``finetune``: word retrieval (§1.5). Groups of ``data.group_size`` consecutive words (50), each
 word's window ``[data.tmin, data.tmax)`` (−0.5 … 2.5 s) concatenated, split by a hash of the
-group's words (0.8 / 0.1 / 0.1), the train groups subsampled to ``data.train_pct``; the codes of
-the (pretrained run's) codec feed the criss-cross backbone (``model.pretrained``: a ``megxl``
-pretrain run; otherwise from scratch), a head predicts each word's embedding
-(``targets.encoder``: GloVe by default), trained with D-SigLIP; backbone and head learning rates
-``model.backbone_lr`` and ``optim.lr``; ``model.freeze_backbone`` with ``model.head: linear`` is
-the linear probe.  ``model.pool_window: [a, b]`` (beyond the original) averages each word's
-frames from ``a`` to ``b`` seconds after its onset instead of its whole window, which in
-continuous speech also holds the next words' responses.  ``data.shuffle_labels`` shuffles the
-training words across groups (a control that must score chance).  Test top-10 and balanced
-top-10 over the 50 and 250 most frequent words, chance beside, go to ``results.json``.  The
-presets stop early on the validation in-batch retrieval accuracy (``train.monitor:
-val_acc_in_batch``; the paper monitors validation balanced top-10 over 250 words; the validation
-loss rises early as the temperature grows while retrieval still improves — measured on the
-simulated corpus).  Stores in the paper's
-preprocessing: ``neuroseq prepare ... --preset megxl``.
+group's words (0.8 / 0.1 / 0.1; or by session with ``data.sessions``), the train groups
+subsampled to ``data.train_pct``; the codes of the (pretrained run's) codec feed the criss-cross
+backbone (``model.pretrained``: a ``megxl`` pretrain run; otherwise from scratch), a head
+predicts each word's embedding (``targets.encoder``: GloVe by default), trained with D-SigLIP;
+backbone and head learning rates ``model.backbone_lr`` and ``optim.lr``;
+``model.freeze_backbone`` with ``model.head: linear`` is the linear probe. ``model.pool_window:
+[a, b]`` (beyond the original) averages each word's frames from ``a`` to ``b`` seconds after its
+onset instead of its whole window, which in continuous speech also holds the next words'
+responses. ``data.shuffle_labels`` shuffles the training words across groups (a control that
+must score chance). Test top-10 and balanced top-10 over the 50 and 250 most frequent words,
+chance beside, go to ``results.json``. The presets stop early on the validation in-batch
+retrieval accuracy (``train.monitor: val_acc_in_batch``; the paper monitors validation balanced
+top-10 over 250 words; the validation loss rises early as the temperature grows while retrieval
+still improves — measured on the simulated corpus). Stores in the paper's preprocessing:
+``neuroseq prepare ... --preset megxl``.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from neuroseq.training.run import RunContext, Stage, System
 
 DEFAULTS: dict[str, Any] = {
     "data": {"sample_seconds": 150.0, "group_size": 50, "tmin": -0.5, "tmax": 2.5,
-             "train_pct": 1.0, "shuffle_labels": False, "split_salt": "42"},
+             "train_pct": 1.0, "shuffle_labels": False, "split_salt": "42", "sessions": None},
     "targets": {"encoder": "glove", "on_missing": "skip"},
     "tokenizer": {"kind": "rvq", "path": None, "preset": "biocodec", "steps": 2000,
                   "batch_size": 64, "crop_seconds": 5.0, "lr": 1e-3},
@@ -156,7 +156,7 @@ def word_datasets(ctx: RunContext) -> dict[str, WordGroupDataset]:
 
     d, store = ctx.cfg["data"], ctx.store
     kw = {"group_size": int(d["group_size"]), "tmin": float(d["tmin"]),
-          "tmax": float(d["tmax"]), "salt": str(d["split_salt"])}
+          "tmax": float(d["tmax"]), "salt": str(d["split_salt"]), "sessions": d.get("sessions")}
     train = WordGroupDataset(store, "train", train_pct=float(d["train_pct"]),
                              seed=ctx.train.seed, **kw)
     sets = {"train": train}

@@ -91,3 +91,21 @@ def test_train_pct_subsamples_train_groups_only():
     with pytest.raises(DataError, match="no group of 5000 words"):
         WordGroupDataset(corpus, "val", group_size=5000)
     assert torch.equal(part[0]["word_starts"], torch.arange(5) * 150)
+
+
+def test_session_split_keeps_each_session_in_its_split():
+    recs = []
+    for ses in ("001", "002", "003"):
+        r = recording(n_words=60)
+        r.session = ses
+        recs.append(r)
+    corpus = InMemoryCorpus(recs)
+    splits = {"train": ["001"], "val": ["002"], "test": ["003"]}
+    sets = {sp: WordGroupDataset(corpus, sp, group_size=5, sessions=splits)
+            for sp in splits}
+    for sp, ds in sets.items():
+        assert {corpus.session(g.recording) for g in ds.groups} == set(splits[sp])
+    assert len(sets["train"]) == len(sets["val"]) == len(sets["test"]) > 0
+    with pytest.raises(DataError, match="several splits"):
+        WordGroupDataset(corpus, "train", group_size=5,
+                         sessions={"train": ["001"], "test": ["001"]})
