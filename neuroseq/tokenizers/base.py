@@ -79,9 +79,13 @@ def as_codes(codes: ArrayLike) -> tuple[torch.Tensor, bool]:
     return t, was_numpy
 
 
-def training_arrays(data: Any, split: str | None = "train",
-                    sfreq: float | None = None) -> tuple[list[np.ndarray], float | None, list[str]]:
+def training_arrays(data: Any, split: str | None = "train", sfreq: float | None = None,
+                    mixed_montages: bool = False
+                    ) -> tuple[list[np.ndarray], float | None, list[str]]:
     """Collect ``[C, T]`` float32 arrays to fit on.
+
+    ``mixed_montages`` lets a corpus's recordings have different channel sets (for tokenizers
+    that code every channel alone); the names returned are then empty.
 
     ``data`` may be a :class:`~neuroseq.data.store.Store` or ``InMemoryCorpus`` (only its
     ``split`` spans are used when it has a split), a ``Recording`` or list of them, an array
@@ -102,10 +106,10 @@ def training_arrays(data: Any, split: str | None = "train",
         names = {tuple(data.sensors(r).names) for r in ids}
         if len(rates) > 1:
             raise DataError(f"the corpus mixes sampling rates {sorted(rates)}; resample it.")
-        if len(names) > 1:
+        if len(names) > 1 and not mixed_montages:
             raise DataError("the corpus mixes channel sets; fit one tokenizer per montage.")
         arrays = [data.read(r, a, b) for r in ids for a, b in sample_spans(data, r, use) if b > a]
-        return arrays, rates.pop(), list(names.pop())
+        return arrays, rates.pop(), list(names.pop()) if len(names) == 1 else []
     if isinstance(data, Recording):
         data = [data]
     if isinstance(data, list | tuple) and data and isinstance(data[0], Recording):
@@ -196,7 +200,8 @@ class Tokenizer(ABC):
                    split: str | None = "train") -> list[np.ndarray]:
         """Checked float32 ``[C, T]`` training arrays of ``data``; records the sampling rate,
         channel count and names on the tokenizer (the first half of :meth:`fit`)."""
-        arrays, rate, names = training_arrays(data, split, sfreq)
+        arrays, rate, names = training_arrays(data, split, sfreq,
+                                              mixed_montages=not self.channel_specific)
         if not arrays or sum(a.shape[1] for a in arrays) < 2:
             raise DataError("no training samples to fit the tokenizer on; check the split.")
         for a in arrays:

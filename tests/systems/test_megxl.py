@@ -116,3 +116,34 @@ def test_pool_window_pools_the_chosen_seconds_of_each_word(word_store, tmp_path)
     bad = CliRunner().invoke(main, [*WORDS, f"data.store={word_store}", "-o",
                                     str(tmp_path / "bad"), "model.pool_window=[2.0, 3.0]"])
     assert bad.exit_code == 2 and "model.pool_window" in bad.output
+
+
+def test_several_corpora_pretrain_in_one_run(tmp_path):
+    """A KIT-208 word corpus and 306-channel MEGIN MEG in one store, the MEG-XL preset, one
+    pretraining run: batches pad to the larger helmet and mask what is padding."""
+
+    from neuroseq.data.store import Store
+    from neuroseq.data.windows import WindowDataset, pad_collate
+
+    r = CliRunner().invoke(main, ["simulate", "--words", "--subjects", "1", "--sentences", "12",
+                                  "--vocab", "10", "--sfreq", "100", "-o", str(tmp_path / "w")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["simulate", "--duration", "40", "--sfreq", "100", "-o",
+                                  str(tmp_path / "meg.fif")])
+    assert r.exit_code == 0, r.output
+    store = tmp_path / "mixed.zarr"
+    r = CliRunner().invoke(main, ["prepare", str(tmp_path / "w"), str(tmp_path / "meg.fif"),
+                                  "-o", str(store), "--preset", "megxl", "--split", "none"])
+    assert r.exit_code == 0, r.output
+    st = Store(store)
+    assert sorted(len(st.sensors(i).names) for i in st.ids) == [208, 306]
+    ds = WindowDataset(st, 600, 600)
+    batch = pad_collate([ds[0], ds[len(ds) - 1]])
+    assert batch["x"].shape[1] == 306 and sorted(batch["mask"].sum(1).tolist()) == [208, 306]
+    run = tmp_path / "run"
+    r = CliRunner().invoke(main, ["pretrain", "--config", "configs/megxl_tiny.yaml",
+                                  f"data.store={store}", "-o", str(run), "tokenizer.steps=3",
+                                  "train.max_steps=2", "data.sample_seconds=12"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((run / "meta.json").read_text())
+    assert len(meta["channel_vocab"]) == 208 + 306

@@ -100,3 +100,19 @@ def test_errors(trained):
         RVQCodec("huge")
     with pytest.raises(TypeError, match="unknown arguments"):
         RVQCodec(n_layers=3)
+
+
+def test_channel_agnostic_codec_fits_across_montages_and_mu_law_refuses():
+    from neuroseq.data.recording import Recording, Sensors
+    from neuroseq.data.windows import InMemoryCorpus
+    from neuroseq.tokenizers import MuLawTokenizer
+
+    g = np.random.default_rng(0)
+    recs = [Recording(g.standard_normal((c, 500)).astype(np.float32), 50.0,
+                      Sensors([f"C{i}" for i in range(c)], ["mag"] * c), subject=s)
+            for c, s in ((3, "01"), (5, "02"))]
+    corpus = InMemoryCorpus(recs)
+    arrays = RVQCodec("tiny").fit_arrays(corpus, split=None)
+    assert sorted(a.shape[0] for a in arrays) == [3, 5]
+    with pytest.raises(DataError, match="mixes channel sets"):
+        MuLawTokenizer().fit(corpus, split=None)
