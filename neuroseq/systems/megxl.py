@@ -190,9 +190,10 @@ def load_word_targets(run: Path) -> dict[str, torch.Tensor]:
 
 class WordCollate:
     """:func:`pad_collate` of word groups, the frozen codec's codes (each group coded once and
-    kept: the codec is frozen), each word's frame range ``word_frames [B, W, 2]`` (``[start //
-    hop, ⌈(start + width) / hop⌉)``), its embedding ``targets [B, W, D]`` and ``word_valid
-    [B, W]`` (False where a word has no embedding)."""
+    kept: the codec is frozen), each word's frame range ``word_frames [B, W, 2]`` (``[(start +
+    a) // hop, ⌈(start + b) / hop⌉)`` for the pooled ``span`` ``(a, b)`` of its window, the
+    whole window by default), its embedding ``targets [B, W, D]`` and ``word_valid [B, W]``
+    (False where a word has no embedding)."""
 
     def __init__(self, codec: RVQCodec, table: dict[str, torch.Tensor], width: int,
                  span: tuple[int, int] | None = None) -> None:
@@ -249,8 +250,8 @@ def build_word_model(ctx: RunContext) -> WordRetrieval:
     if pre:
         cfg = json.loads((Path(pre) / "model" / "config.json").read_text())
     else:
-        cfg = backbone_kwargs(m) | {"n_levels": books.shape[0], "codebook_size": books.shape[1],
-                "code_dim": books.shape[2]}
+        n_levels, size, dim = books.shape
+        cfg = backbone_kwargs(m) | {"n_levels": n_levels, "codebook_size": size, "code_dim": dim}
     model = WordRetrieval(cfg, n_channels=ctx.meta["n_channels"], out_dim=ctx.meta["out_dim"],
                           head=m["head"], hidden=int(m["hidden"]),
                           dropout=float(m["dropout_head"]),
