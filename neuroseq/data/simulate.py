@@ -123,6 +123,20 @@ def bursts(rng: np.random.Generator, n_times: int, sfreq: float, freq: float,
     return env * np.sin(phase)
 
 
+def background_activity(rng: np.random.Generator, rr: np.ndarray, direction: np.ndarray,
+                        n_times: int, sfreq: float) -> np.ndarray:
+    """Source activity ``[S, T]`` (A·m): correlated 1/f everywhere, alpha bursts at posterior
+    sources, beta bursts at central ones."""
+    src = correlated_background(rng, rr, n_times) * 15e-9
+    posterior, central = direction[:, 1] < -0.2, np.abs(direction[:, 1]) < 0.3
+    for i in range(len(rr)):
+        if posterior[i]:
+            src[i] += 25e-9 * bursts(rng, n_times, sfreq, rng.uniform(8.5, 11.5), 0.6, 1.0)
+        elif central[i]:
+            src[i] += 15e-9 * bursts(rng, n_times, sfreq, rng.uniform(16, 24), 0.5, 0.3)
+    return src
+
+
 def _gain(info: Any, rr: np.ndarray, nn: np.ndarray) -> np.ndarray:
     import mne
 
@@ -198,14 +212,7 @@ def simulate(info: Any, *, duration: float = 120.0, sfreq: float = 250.0,
         info["sfreq"] = float(sfreq)
     gain = _gain(info, rr, nn)  # [C, S], SI units per A·m
 
-    # background: correlated 1/f activity, alpha behind, beta at the centre
-    src = correlated_background(rng, rr, n_times) * 15e-9
-    posterior, central = direction[:, 1] < -0.2, np.abs(direction[:, 1]) < 0.3
-    for i in range(n_sources):
-        if posterior[i]:
-            src[i] += 25e-9 * bursts(rng, n_times, sfreq, rng.uniform(8.5, 11.5), 0.6, 1.0)
-        elif central[i]:
-            src[i] += 15e-9 * bursts(rng, n_times, sfreq, rng.uniform(16, 24), 0.5, 0.3)
+    src = background_activity(rng, rr, direction, n_times, sfreq)
 
     # events and evoked responses with condition-specific sources and latencies
     onsets, values = [], []

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroseq.data.simulate import HEAD_CENTER, _gain, _sources, bursts, correlated_background
+from neuroseq.data.simulate import HEAD_CENTER, _gain, _sources, background_activity
 from neuroseq.errors import DataError
 from neuroseq.log import logger
 
@@ -102,7 +102,7 @@ def make_story(n_sentences: int = 40, n_words: int = 60, *, seed: int = 0,
     return Story(tuple(sentences), tuple(onsets))
 
 
-def word_responses(vocab: tuple[str, ...], n_sources: int, sfreq: float, seed: int
+def word_responses(vocab: tuple[str, ...], n_sources: int, seed: int
                    ) -> dict[str, list[tuple[int, float, float, float]]]:
     """Per word type: ``(source, latency s, width s, amplitude A·m)`` components.  The same
     ``seed`` gives every subject the same word-specific sources (a shared code)."""
@@ -131,14 +131,9 @@ def simulate_listening(story: Story, *, sfreq: float = 250.0, seed: int = 0,
     info = kit208_info(sfreq)
     gain = _gain(info, rr, nn)
     n_times = int(round(story.duration * sfreq))
-    src = correlated_background(rng, rr, n_times) * 15e-9
-    for i in range(n_sources):
-        if direction[i, 1] < -0.2:
-            src[i] += 25e-9 * bursts(rng, n_times, sfreq, rng.uniform(8.5, 11.5), 0.6, 1.0)
-        elif abs(direction[i, 1]) < 0.3:
-            src[i] += 15e-9 * bursts(rng, n_times, sfreq, rng.uniform(16, 24), 0.5, 0.3)
+    src = background_activity(rng, rr, direction, n_times, sfreq)
     vocab = tuple(dict.fromkeys(w for s in story.sentences for w in s))
-    responses = word_responses(tuple(sorted(vocab)), n_sources, sfreq, code_seed)
+    responses = word_responses(tuple(sorted(vocab)), n_sources, code_seed)
     tt = np.arange(int(0.8 * sfreq)) / sfreq
     rows: list[dict[str, Any]] = []
     for k, (words, onsets) in enumerate(zip(story.sentences, story.onsets, strict=True)):
