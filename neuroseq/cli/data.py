@@ -77,8 +77,8 @@ def info(path: str, subject: tuple[str, ...], task: tuple[str, ...], as_json: bo
 @click.option("--scale/--no-scale", default=True, show_default=True,
               help="Robust scaling (median/IQR per channel) fitted on the training split.")
 @click.option("--clip", type=float, default=None, help="Clip to ±CLIP robust units.")
-@click.option("--split", type=click.Choice(["time", "subject", "none"]), default="time",
-              show_default=True, help="How to split each recording.")
+@click.option("--split", type=click.Choice(["time", "subject", "none"]), default=None,
+              help="How to split each recording  [default: time].")
 @click.option("--n-val", type=int, default=4, show_default=True,
               help="time split: trials per condition in validation (and in test).")
 @click.option("--subject", multiple=True, help="BIDS subject(s) to include.")
@@ -94,23 +94,40 @@ def info(path: str, subject: tuple[str, ...], task: tuple[str, ...], as_json: bo
               help="A paper's whole preprocessing instead of the step options: megxl = "
                    "0.1–40 Hz, 50 Hz, per-3 s chunk baseline on its first 0.5 s, robust scaling "
                    "per sensor kind, clip ±5.")
+@click.option("--recipe", type=click.Choice(["camcan", "mous", "smn4lang"]), default=None,
+              help="A MEG-XL pretraining corpus read from its downloaded BIDS tree (one INPUT): "
+                   "its tasks and runs, MEG channels only, the megxl preset, and its validation "
+                   "recordings as the val split.")
 @array_options
 def prepare(inputs: tuple[str, ...], out: str, resample: float | None, l_freq: float | None,
             h_freq: float | None, notch: tuple[float, ...], scale: bool, clip: float | None,
             split: str, n_val: int, subject: tuple[str, ...], task: tuple[str, ...],
             n_jobs: int, compression: str, on_flat: str, overwrite: bool, preset: str | None,
-            sfreq: float | None, ch_names: str | None, ch_types: str | None) -> None:
+            recipe: str | None, sfreq: float | None, ch_names: str | None,
+            ch_types: str | None) -> None:
     """Prepare files, directories or BIDS roots into a zarr store."""
     from neuroseq.data import preprocess as P
     from neuroseq.data.preparation import prepare as prepare_store
     from neuroseq.data.splits import SplitSpec
 
     kw = array_kwargs(inputs, sfreq, ch_names, ch_types)
+    sources: list[Any] = list(inputs)
+    if recipe:
+        from neuroseq.data.recipes import get_recipe
+
+        if len(inputs) != 1 or split or task or preset:
+            raise click.UsageError("--recipe reads one INPUT (the corpus's BIDS tree) and sets "
+                                   "its own tasks, split and preprocessing; leave out --task, "
+                                   "--split and --preset.")
+        sources, val = get_recipe(recipe).sources(inputs[0], list(subject) or None)
+        preset, split = "megxl", "listed"
     if preset and (resample or l_freq is not None or h_freq is not None or notch
                    or clip is not None):
-        raise click.UsageError("--preset sets the whole pipeline; leave out --resample, "
+        raise click.UsageError(f"--{'recipe' if recipe else 'preset'} sets the whole pipeline; "
+                               "leave out --resample, "
                                "--l-freq, --h-freq, --notch and --clip.")
-    steps: list[P.Step] = list(P.megxl_pipeline().steps) if preset == "megxl" else []
+    steps: list[P.Step] = [P.Pick(kinds=["mag", "grad"])] if recipe else []
+    steps += list(P.megxl_pipeline().steps) if preset == "megxl" else []
     if preset:
         scale = False  # the preset scales per sensor kind itself
     if l_freq is not None or h_freq is not None:
@@ -123,9 +140,11 @@ def prepare(inputs: tuple[str, ...], out: str, resample: float | None, l_freq: f
         steps.append(P.RobustScale())
     if clip is not None:
         steps.append(P.Clip(clip))
-    spec = {"time": SplitSpec("time", {"n_val": n_val, "n_test": n_val}),
-            "subject": SplitSpec("subject"), "none": SplitSpec("none")}[split]
-    store = prepare_store(list(inputs), out, pipeline=P.Pipeline(steps) if steps else None,
+    split = split or "time"
+    spec = SplitSpec("listed", {"val": val}) if recipe else {
+        "time": SplitSpec("time", {"n_val": n_val, "n_test": n_val}),
+        "subject": SplitSpec("subject"), "none": SplitSpec("none")}[split]
+    store = prepare_store(sources, out, pipeline=P.Pipeline(steps) if steps else None,
                           split=spec, n_jobs=n_jobs, compression=compression,
                           overwrite=overwrite, on_flat=on_flat,
                           bids_filters={"subjects": list(subject) or None,

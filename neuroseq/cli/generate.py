@@ -11,14 +11,17 @@ import click
 @click.option("--checkpoint", "run_dir", required=True, type=click.Path(exists=True),
               help="Run directory of `neuroseq pretrain`.")
 @click.option("--seconds", type=float, required=True, help="Seconds to generate.")
-@click.option("--out", "-o", required=True, help="Output .fif (or .npy).")
+@click.option("--out", "-o", required=True, help="Output .fif (or .npy); a directory when "
+              "several recordings are generated (repeated --seed or --recording).")
 @click.option("--conditions", type=click.Choice(["real", "synthetic", "none"]), default="real",
               show_default=True, help="Condition timeline: the seed recording's events, rest "
               "then random classes, or none.")
 @click.option("--store", default=None, help="Store to take the seed context from (default: "
               "the one the model was trained on).")
 @click.option("--split", default="test", show_default=True)
-@click.option("--recording", default=None, help="Recording id of the seed (default: first).")
+@click.option("--recording", multiple=True, help="Recording id of the seed context, subject "
+              "and real timeline (default: the store's first); repeat to generate several "
+              "in one batch.")
 @click.option("--temperature", type=float, default=1.0, show_default=True)
 @click.option("--top-p", type=float, default=0.8, show_default=True,
               help="Nucleus size (the paper's 0.8); 1 = no truncation, which long generations "
@@ -32,7 +35,12 @@ import click
               "channel-independent models lose.")
 @click.option("--shift", type=int, default=10, show_default=True,
               help="New tokens per sliding-window restart.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, multiple=True, help="Sampling seed (default 0); repeat to "
+              "generate several recordings in one batch (paired with --recording, or each "
+              "with the one --recording).")
+@click.option("--sink", type=int, default=0, show_default=True,
+              help="Rolling-cache models (model.positions=rope): first positions never "
+              "evicted.")
 @click.option("--context-seconds", type=float, default=None,
               help="Seconds of real context to seed with (default: the model's context). Give "
               "every model the same value to judge their files together.")
@@ -40,15 +48,19 @@ import click
               show_default=True, help="physical: undo the store's scaling (fT, fT/cm, µV as "
               "the file says); store: the store's robust-scaled units.")
 def generate(run_dir: str, seconds: float, out: str, conditions: str, store: str | None,
-             split: str, recording: str | None, temperature: float, top_p: float,
+             split: str, recording: tuple[str, ...], temperature: float, top_p: float,
              top_k: int | None, min_p: float | None, couple_channels: bool, shift: int,
-             seed: int,
-             context_seconds: float | None, units: str) -> None:
+             seed: tuple[int, ...], sink: int, context_seconds: float | None,
+             units: str) -> None:
     """Generate SECONDS of signal from a trained run, seeded with real context."""
     import numpy as np
 
     from neuroseq.data.store import Store
-    from neuroseq.generation.recording import generate_recording, write_sidecar
+    from neuroseq.generation.recording import (
+        generate_recording,
+        generate_recordings,
+        write_sidecar,
+    )
     from neuroseq.generation.sampler import SamplingConfig
     from neuroseq.systems import load_run
 
@@ -59,12 +71,36 @@ def generate(run_dir: str, seconds: float, out: str, conditions: str, store: str
         raise click.UsageError(f"--checkpoint {run_dir} is a {meta.get('system')} "
                                f"{meta.get('stage')} run; generation needs a generative "
                                "pretraining run (GPT2MEG, WaveNet or linear AR).")
+    seeds, recs = list(seed) or [0], list(recording)
+    several = max(len(seeds), len(recs)) > 1
+    if several and len(seeds) > 1 and len(recs) > 1 and len(seeds) != len(recs):
+        raise click.UsageError(f"{len(seeds)} --seed and {len(recs)} --recording: give as "
+                               "many of each, or one of either.")
+    if several and Path(out).suffix in (".fif", ".npy"):
+        raise click.BadParameter("several recordings are generated; give a directory.",
+                                 param_hint="--out")
+    if sink and not getattr(model, "supports_rolling", False):
+        raise click.BadParameter("needs a model with a rolling cache (model.positions=rope).",
+                                 param_hint="--sink")
     st = Store(store or meta["store"])
     cfg = SamplingConfig(temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
-                         shift=shift, seed=seed)
-    rec = generate_recording(model, tok, meta, st, seconds, conditions=conditions, split=split,
-                             recording=recording, cfg=cfg, units=units,
-                             context_seconds=context_seconds, couple_channels=couple_channels)
+                         shift=shift, seed=seeds[0], sink=sink)
+    common = {"conditions": conditions, "split": split, "units": units,
+              "context_seconds": context_seconds, "couple_channels": couple_channels}
+    if several:
+        done = generate_recordings(model, tok, meta, st, seconds, recordings=recs or None,
+                                   seeds=seeds, cfg=cfg, **common)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        for i, rec in enumerate(done):
+            step = next(s for s in reversed(rec.provenance) if s["step"] == "generate")
+            path = str(Path(out) / f"gen_{i:02d}_{step['params']['recording']}_seed"
+                                   f"{step['params']['seed']}.fif")
+            rec.save_fif(path, overwrite=True)
+            write_sidecar(rec, path, store=str(Path(store or meta["store"]).resolve()))
+            click.echo(f"generated {seconds:g} s × {rec.n_channels} channels -> {path}")
+        return
+    rec = generate_recording(model, tok, meta, st, seconds, recording=(recs or [None])[0],
+                             cfg=cfg, **common)
     if out.endswith(".npy"):
         np.save(out, rec.data)
     else:

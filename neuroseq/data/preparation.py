@@ -66,13 +66,16 @@ def _prepare_one(source: Source, path: str, rec_id: str | None, pipeline: str | 
                  split: SplitSpec | None, chunk: int, compression: str | None,
                  storage_options: dict | None, read_kwargs: dict) -> dict:
     rec = read_recording(source, **for_source(source, read_kwargs))
-    spans = split.spans(rec.subject, rec.duration, rec.events) if split else None
+    name = Path(str(getattr(source, "fpath", source))).name
+    spans = split.spans(rec.subject, rec.duration, rec.events, name) if split else None
     pipe = None
     if pipeline is not None:
         pipe = Pipeline.from_json(pipeline)
-        rec = pipe.fit_apply(rec, spans["train"] if spans and pipe.steps else None)
+        # fitted on the recording's training spans; a recording held out whole (subject or
+        # listed split) is scaled by its own statistics, as a new recording would be
+        rec = pipe.fit_apply(rec, spans["train"] if spans and spans["train"] else None)
         if spans is not None:  # spans are in seconds: recompute at the new duration
-            spans = split.spans(rec.subject, rec.duration, rec.events)
+            spans = split.spans(rec.subject, rec.duration, rec.events, name)
         rec.validate()
     root = open_group(path, "a", storage_options)
     rid = rec_id or _rec_id(source, rec, set())

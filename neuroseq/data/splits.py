@@ -116,15 +116,27 @@ def hashed_spans(events: pd.DataFrame, duration: float, *, group: str = "value",
     return out
 
 
+def listed_spans(source: str | None, duration: float, *, val: list[str] | None = None,
+                 test: list[str] | None = None) -> Spans:
+    """The whole recording goes to ``val`` or ``test`` when its file name is listed there,
+    else to train (a corpus recipe's own validation recordings)."""
+    if source is None:
+        raise DataError("the listed split needs each recording's file name.")
+    name = "val" if source in (val or []) else "test" if source in (test or []) else "train"
+    return {s: ([(0.0, float(duration))] if s == name else []) for s in SPLITS}
+
+
 @dataclass
 class SplitSpec:
-    """How to split: ``method`` in ``time``/``subject``/``hashed``/``none`` plus its options."""
+    """How to split: ``method`` in ``time``/``subject``/``hashed``/``listed``/``none`` plus its
+    options."""
 
     method: str = "time"
     params: dict[str, Any] = field(default_factory=dict)
 
-    def spans(self, subject: str, duration: float, events: pd.DataFrame) -> Spans:
-        """Spans of one recording."""
+    def spans(self, subject: str, duration: float, events: pd.DataFrame,
+              source: str | None = None) -> Spans:
+        """Spans of one recording (``source``: its file name, for the ``listed`` method)."""
         if self.method == "time":
             return time_spans(duration, events, **self.params)
         if self.method == "subject":
@@ -133,7 +145,10 @@ class SplitSpec:
             return hashed_spans(events, duration, **self.params)
         if self.method == "none":
             return {"train": [(0.0, float(duration))], "val": [], "test": []}
-        raise DataError(f"unknown split method {self.method!r}; use time, subject, hashed or none.")
+        if self.method == "listed":
+            return listed_spans(source, duration, **self.params)
+        raise DataError(f"unknown split method {self.method!r}; use time, subject, hashed, "
+                        "listed or none.")
 
 
 @dataclass

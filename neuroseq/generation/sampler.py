@@ -4,7 +4,10 @@ The GPT2MEG protocol (``../shared/research/gpt2meg_eegpt.md`` §1.6): seed with 
 condition on a timeline (real or synthetic), sample with top-p 0.8, and slide a window of the
 model's context over horizons far longer than it — when the window is full it restarts from
 its last ``context − shift`` tokens (re-encoded at positions 0…), so a forward pass over the
-window happens once every ``shift`` steps and the steps between use the KV cache.  Models without
+window happens once every ``shift`` steps and the steps between use the KV cache.  Models with
+relative positions (GPT2MEG with ``positions="rope"``) keep a rolling KV cache instead: every
+step feeds one token and evicts the oldest position, and nothing is ever re-encoded
+(``SamplingConfig.rolling``; ``sink`` first positions can be kept for good).  Models without
 a cache (WaveNet) recompute the same window every step; the token sequence is the same either
 way (tested with greedy sampling).  All ``B·C`` channel streams are one batch.
 
@@ -39,6 +42,10 @@ class SamplingConfig:
     ``use_cache=False`` recomputes the window each step (for checks and cache-less models).
     ``channel_corr`` ``[C, C]``: correlation of the channels' innovations, to couple their
     draws (see the module docstring; :func:`innovation_correlation` estimates it).
+    ``rolling``: a rolling KV cache for models that support it (relative positions; the
+    sliding window otherwise); ``sink``: positions from the start that it never evicts.
+    ``seeds``: one seed per sequence of the batch — each sequence then draws from its own
+    generator (by inverse CDF), so it is the same whether generated alone or with others.
     """
 
     temperature: float = 1.0
@@ -49,6 +56,9 @@ class SamplingConfig:
     use_cache: bool = True
     seed: int = 0
     channel_corr: Any = None
+    rolling: bool = True
+    sink: int = 0
+    seeds: tuple[int, ...] | None = None
 
 
 def innovation_correlation(x: Any, order: int = 10) -> torch.Tensor:
@@ -71,6 +81,15 @@ def _coupled_uniforms(b: int, c: int, chol: torch.Tensor,
                       generator: torch.Generator | None) -> torch.Tensor:
     z = torch.randn(b, c, generator=generator, device=chol.device) @ chol.T
     return (0.5 * (1 + torch.erf(z / 2 ** 0.5))).clamp(1e-7, 1 - 1e-7).reshape(b * c)
+
+
+def _per_sequence_uniforms(c: int, gens: list[torch.Generator], chol: torch.Tensor | None,
+                           device: torch.device) -> torch.Tensor:
+    """``[B·C]`` uniforms, each sequence's ``C`` from its own generator (coupled if ``chol``)."""
+    if chol is not None:
+        return torch.cat([_coupled_uniforms(1, c, chol, g) for g in gens])
+    return torch.cat([torch.rand(c, generator=g, device=device) for g in gens]).clamp(1e-7,
+                                                                                     1 - 1e-7)
 
 
 def sample_logits(logits: torch.Tensor, cfg: SamplingConfig,
@@ -151,8 +170,19 @@ def generate_tokens(model: nn.Module, context: torch.Tensor, n_steps: int, *,
     chans = None if channels is None else channels.to(device)
     subj = None if subject is None else subject.to(device)
     use_cache = cfg.use_cache and getattr(model, "supports_cache", False)
-    cache = model.new_cache(b * c, ctx) if use_cache else None
+    rolling = use_cache and cfg.rolling and getattr(model, "supports_rolling", False)
+    if cfg.sink and not rolling:
+        raise ValueError("SamplingConfig.sink needs a rolling KV cache (a model with relative "
+                         "positions, rolling=True, use_cache=True).")
+    cache = model.new_cache(b * c, ctx, rolling=True, sink=cfg.sink) if rolling else \
+        model.new_cache(b * c, ctx) if use_cache else None
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    gens = None
+    if cfg.seeds is not None:
+        if len(cfg.seeds) != b:
+            raise ValueError(f"SamplingConfig.seeds has {len(cfg.seeds)} seeds for {b} "
+                             "sequences; give one per sequence.")
+        gens = [torch.Generator(device=device).manual_seed(int(s)) for s in cfg.seeds]
     chol = None
     if cfg.channel_corr is not None:
         corr = torch.as_tensor(cfg.channel_corr, dtype=torch.float64)
@@ -175,12 +205,17 @@ def generate_tokens(model: nn.Module, context: torch.Tensor, n_steps: int, *,
     cur, ws = tc, max(0, tc - ctx)
     logits = run(ws, cur, 0)
     for step in progress(range(n_steps), desc=desc, total=n_steps):
-        u = None if chol is None else _coupled_uniforms(b, c, chol, gen)
+        if gens is not None:
+            u = _per_sequence_uniforms(c, gens, chol, device)
+        else:
+            u = None if chol is None else _coupled_uniforms(b, c, chol, gen)
         seq[..., cur] = sample_logits(logits.reshape(b * c, -1), cfg, gen, u).view(b, c)
         cur += 1
         if step == n_steps - 1:
             break
-        if cur - ws > ctx:  # window full: restart it from its last ctx - shift tokens
+        if rolling:  # one token in, the oldest position out
+            logits = run(cur - 1, cur, cache.length)
+        elif cur - ws > ctx:  # window full: restart it from its last ctx - shift tokens
             ws = cur - (ctx - shift)
             if cache is not None:
                 cache.reset()

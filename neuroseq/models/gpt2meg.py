@@ -21,6 +21,14 @@ predicting from the previous token alone (``docs/design.md``).  The KV cache car
 linear embedding of each token's value and code position to the token embedding (extension):
 the model then knows from the start that neighbouring codes mean neighbouring amplitudes, which
 the paper's embedding table must learn from data.
+
+``positions="rope"`` (extension) replaces the paper's learned absolute positions by rotary
+positions in every attention layer.  Attention then depends on relative positions only, so a
+generator can keep a rolling KV cache (:class:`~neuroseq.models.layers.RollingKVCache`): each
+new step evicts the oldest position and nothing is re-encoded, where the paper's model must
+restart its window and re-encode it every ``shift`` steps.  With more than one layer a rolling
+cache is sliding-window attention: every layer sees the last ``context`` positions, so the
+receptive field grows with depth (``docs/design.md``).
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from neuroseq.models.layers import AcrossChannels, Block, KVCache
+from neuroseq.models.layers import AcrossChannels, Block, KVCache, RollingKVCache
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"d_model": 240, "n_layers": 12, "n_heads": 12, "context": 256},
@@ -69,6 +77,9 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
     value_grid : list of float | None
         De-quantised value of each token (``len == n_vocab``) for the value embedding
         (extension, see module docstring); None = the paper's table only.
+    positions : ``"learned"`` | ``"rope"``
+        The paper's learned absolute position embeddings, or rotary positions (extension, see
+        the module docstring; what a rolling KV cache needs).
     preset : str | None
         ``"paper"``, ``"small"`` or ``"tiny"``; explicit arguments override it.
     """
@@ -84,7 +95,8 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
                  n_conditions: int = 1, d_model: int | None = None, n_layers: int | None = None,
                  n_heads: int | None = None, context: int | None = None, sfreq: float = 100.0,
                  dropout: float = 0.0, channel_mix: bool = False, local_conv: int = 0,
-                 value_grid: list[float] | None = None, preset: str | None = "paper") -> None:
+                 value_grid: list[float] | None = None, positions: str = "learned",
+                 preset: str | None = "paper") -> None:
         super().__init__()
         if preset is not None and preset not in PRESETS:
             raise ValueError(f"unknown GPT2MEG preset {preset!r}; choose from {sorted(PRESETS)}.")
@@ -99,6 +111,9 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
         self.n_chans, self.n_vocab, self.sfreq = n_chans, n_vocab, sfreq
         self.n_subjects, self.n_conditions = n_subjects, n_conditions
         self.channel_mix, self.local_conv = channel_mix, int(local_conv)
+        if positions not in ("learned", "rope"):
+            raise ValueError(f"positions must be 'learned' or 'rope', got {positions!r}.")
+        self.positions = positions
         if self.local_conv < 0:
             raise ValueError(f"local_conv must be >= 0 (0 = off), got {local_conv}.")
         e = self.d_model
@@ -115,10 +130,11 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
         self.chan = nn.Embedding(n_chans, e)
         self.subj = nn.Embedding(n_subjects, e)
         self.cond = nn.Embedding(n_conditions, e, padding_idx=0)
-        self.pos = nn.Embedding(self.context, e)
+        self.pos = nn.Embedding(self.context, e) if positions == "learned" else None
         self.drop = nn.Dropout(dropout)
         self.conv = nn.Conv1d(e, e, self.local_conv, groups=e) if self.local_conv else None
-        self.blocks = nn.ModuleList(Block(e, self.n_heads, dropout) for _ in range(self.n_layers))
+        self.blocks = nn.ModuleList(Block(e, self.n_heads, dropout, rope=positions == "rope")
+                                    for _ in range(self.n_layers))
         self.mix = nn.ModuleList(AcrossChannels(e, self.n_heads) for _ in range(self.n_layers)) \
             if channel_mix else None
         self.ln_f = nn.LayerNorm(e)
@@ -135,18 +151,32 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
                 with torch.no_grad():
                     m.weight[m.padding_idx].zero_()
 
-    def new_cache(self, n_sequences: int, max_len: int | None = None) -> KVCache:
-        """An empty KV cache for ``n_sequences`` (= B·C) streams."""
+    @property
+    def supports_rolling(self) -> bool:
+        """Whether a rolling KV cache gives the model's own attention (relative positions)."""
+        return self.positions == "rope"
+
+    def new_cache(self, n_sequences: int, max_len: int | None = None, *,
+                  rolling: bool = False, sink: int = 0) -> KVCache:
+        """An empty KV cache for ``n_sequences`` (= B·C) streams; ``rolling=True`` (RoPE
+        models) a ring buffer that keeps the first ``sink`` and the latest positions."""
         p = next(self.parameters())
-        return KVCache(self.n_layers, n_sequences, self.n_heads, max_len or self.context,
-                       self.d_model // self.n_heads, device=p.device, dtype=p.dtype)
+        shape = (self.n_layers, n_sequences, self.n_heads, max_len or self.context,
+                 self.d_model // self.n_heads)
+        if rolling:
+            if not self.supports_rolling:
+                raise ValueError("a rolling KV cache needs relative positions "
+                                 "(GPT2MEG(positions='rope')); this model has learned "
+                                 "absolute positions, which need the sliding window.")
+            return RollingKVCache(*shape, sink=sink, device=p.device, dtype=p.dtype)
+        return KVCache(*shape, device=p.device, dtype=p.dtype)
 
     def embed(self, tokens: torch.Tensor, channels: torch.Tensor | None = None,
               subject: torch.Tensor | None = None, condition: torch.Tensor | None = None,
               start: int = 0) -> torch.Tensor:
         """Summed embeddings ``[B, C, T, E]``."""
         b, c, t = tokens.shape
-        if start + t > self.context:
+        if self.pos is not None and start + t > self.context:
             raise ValueError(f"positions {start}..{start + t} exceed the context {self.context}.")
         if tokens.dtype == torch.uint8:
             tokens = tokens.long()
@@ -161,6 +191,8 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
         if condition is not None:
             cond = self.cond(condition)  # [B, T, E] or [B, C, T, E]
             h = h + (cond[:, None] if condition.ndim == 2 else cond)
+        if self.pos is None:  # rotary positions act inside attention
+            return h
         return h + self.pos(torch.arange(start, start + t, device=tokens.device))
 
     def _local_conv(self, x: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
@@ -205,6 +237,10 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
         if start is None:
             start = cache.length if cache is not None else 0
         h = self.drop(self.embed(tokens, channels, subject, condition, start))
+        positions = None
+        if self.pos is None:
+            positions = cache.begin(t) if isinstance(cache, RollingKVCache) else \
+                torch.arange(start, start + t, device=tokens.device)
         pad = None if mask is None else ~mask
         x = h.reshape(b * c, t, self.d_model)
         if self.conv is not None:
@@ -218,7 +254,7 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
             xs = x[a:a + step]
             kv = cache.rows(a, a + step) if cache is not None and step < b * c else cache
             for i, block in enumerate(self.blocks):
-                xs = block(xs, kv, i)
+                xs = block(xs, kv, i, positions)
                 if self.mix is not None:
                     xs = self.mix[i](xs.view(b, c, t, -1), pad).reshape(b * c, t, -1)
             out.append(self.head(self.ln_f(xs[:, -1:] if last_only else xs)))

@@ -1,7 +1,7 @@
 """Transformer building blocks shared by the models.
 
-* :class:`KVCache`, :class:`CausalSelfAttention`, :class:`Block` — GPT-2 blocks with a KV cache
-  (GPT2MEG).
+* :class:`KVCache`, :class:`RollingKVCache`, :class:`CausalSelfAttention`, :class:`Block` —
+  GPT-2 blocks with a KV cache (GPT2MEG), optionally with rotary positions and a rolling cache.
 * :func:`rope`, :class:`SwiGLU`, :class:`RopeBlock` — pre-RMSNorm blocks with rotary positions
   and a gated FFN (EEGPT's ETE; MEG-XL's and brain-to-text's encoders reuse them).
 
@@ -59,27 +59,98 @@ class KVCache:
         return self.k[layer][:, :, :b], self.v[layer][:, :, :b]
 
 
-class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention over the time axis of ``[N, T, E]``."""
+class RollingKVCache(KVCache):
+    """A ring buffer of keys and values: the first ``sink`` positions stay, the other slots
+    hold the latest ``max_len − sink`` positions, so a stream of any length is never
+    re-encoded — each step evicts the oldest position.
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
+    For models with relative positions (RoPE): keys are stored rotated at their absolute
+    positions, so where a key sits in the buffer does not matter.  Attention always runs over
+    every slot with :attr:`mask` (``[T, max_len]``: filled and not later than the query), so a
+    decode step has the same shapes every time.  Call :meth:`begin` once per forward pass
+    before the layers append.
+    """
+
+    def __init__(self, n_layers: int, n: int, n_heads: int, max_len: int, head_dim: int, *,
+                 sink: int = 0, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> None:
+        super().__init__(n_layers, n, n_heads, max_len, head_dim, device=device, dtype=dtype)
+        if not 0 <= sink < max_len:
+            raise ValueError(f"sink must be in 0…{max_len - 1}, got {sink}.")
+        for buf in self.k + self.v:  # empty slots are masked, but must not hold NaN
+            buf.zero_()
+        self.sink = sink
+        self.slot_pos = torch.full((max_len,), -1, dtype=torch.long, device=device)
+        self.slots: torch.Tensor | None = None
+        self.mask: torch.Tensor | None = None
+
+    def reset(self) -> None:
+        super().reset()
+        self.slot_pos.fill_(-1)
+
+    def begin(self, t: int) -> torch.Tensor:
+        """Give the next ``t`` positions their slots; return those absolute positions."""
+        if t > 1 and self.length + t > self.max_len:
+            raise ValueError(f"a chunk of {t} positions after {self.length} would evict keys "
+                             f"its own queries need (room for {self.max_len}); feed positions "
+                             "past the buffer one at a time.")
+        pos = torch.arange(self.length, self.length + t, device=self.slot_pos.device)
+        ring = self.max_len - self.sink
+        self.slots = torch.where(pos < self.sink, pos, self.sink + (pos - self.sink) % ring)
+        self.slot_pos.index_copy_(0, self.slots, pos)
+        sp = self.slot_pos[None]
+        self.mask = (sp >= 0) & (sp <= pos[:, None])
+        return pos
+
+    def rows(self, a: int, b: int) -> RollingKVCache:
+        view = RollingKVCache.__new__(RollingKVCache)
+        view.k = [k[a:b] for k in self.k]
+        view.v = [v[a:b] for v in self.v]
+        view.max_len, view.length, view.state, view.sink = (self.max_len, self.length, None,
+                                                            self.sink)
+        view.slot_pos, view.slots, view.mask = self.slot_pos, self.slots, self.mask
+        return view
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Write ``k, v`` into this pass's slots; return every slot (see :attr:`mask`)."""
+        if self.slots is None or len(self.slots) != k.shape[2]:
+            raise RuntimeError("RollingKVCache.begin(t) must be called before appending.")
+        self.k[layer].index_copy_(2, self.slots, k)
+        self.v[layer].index_copy_(2, self.slots, v)
+        return self.k[layer], self.v[layer]
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention over the time axis of ``[N, T, E]``; ``rope=True``
+    rotates queries and keys by their positions (relative positions) instead of relying on
+    learned position embeddings added to the input."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0,
+                 rope: bool = False) -> None:
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}.")
+        if rope and (d_model // n_heads) % 2:
+            raise ValueError(f"RoPE needs an even head size; {d_model}/{n_heads} is odd.")
         self.n_heads, self.head_dim, self.dropout = n_heads, d_model // n_heads, dropout
+        self.rope = rope
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None,
-                layer: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
+                positions: torch.Tensor | None = None) -> torch.Tensor:
         n, t, e = x.shape
         q, k, v = self.qkv(x).view(n, t, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        if self.rope:
+            q, k = rope(q, positions=positions), rope(k, positions=positions)
         past = 0
         if cache is not None:
             past = cache.length
             k, v = cache.append(layer, k, v)
         p = self.dropout if self.training else 0.0
-        if past == 0:
+        if isinstance(cache, RollingKVCache):
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=cache.mask, dropout_p=p)
+        elif past == 0:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=t > 1)
         elif t == 1:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
@@ -106,17 +177,17 @@ class Block(nn.Module):
     """Pre-LayerNorm transformer block (GPT-2)."""
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, ratio: int = 4,
-                 eps: float = 1e-5) -> None:
+                 eps: float = 1e-5, rope: bool = False) -> None:
         super().__init__()
         self.ln1 = nn.LayerNorm(d_model, eps=eps)
-        self.attn = CausalSelfAttention(d_model, n_heads, dropout)
+        self.attn = CausalSelfAttention(d_model, n_heads, dropout, rope)
         self.ln2 = nn.LayerNorm(d_model, eps=eps)
         self.mlp = MLP(d_model, ratio, dropout)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None,
-                layer: int = 0) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), cache, layer))
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
+                positions: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), cache, layer, positions))
         return x + self.mlp(self.ln2(x))
 
 
@@ -136,11 +207,15 @@ class AcrossChannels(nn.Module):
         return x + y.reshape(b, t, c, e).transpose(1, 2)
 
 
-def rope(x: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
-    """Rotary position embedding of ``[N, H, T, D]`` (D even), positions 0…T−1, halves rotated."""
+def rope(x: torch.Tensor, base: float = 10000.0,
+         positions: torch.Tensor | None = None) -> torch.Tensor:
+    """Rotary position embedding of ``[N, H, T, D]`` (D even), halves rotated, at ``positions``
+    ``[T]`` (default 0…T−1; angles in float64, so positions of hour-long streams keep their
+    precision)."""
     t, d = x.shape[-2], x.shape[-1]
-    inv = base ** (-torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d)
-    ang = torch.arange(t, device=x.device, dtype=torch.float32)[:, None] * inv  # [T, D/2]
+    inv = base ** (-torch.arange(0, d, 2, device=x.device, dtype=torch.float64) / d)
+    pos = torch.arange(t, device=x.device) if positions is None else positions
+    ang = pos.to(torch.float64)[:, None] * inv  # [T, D/2]
     cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
     a, b = x[..., : d // 2], x[..., d // 2:]
     return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)

@@ -117,3 +117,57 @@ def test_innovation_correlation_recovers_the_shared_part():
         x[:, t] = 1.6 * x[:, t - 1] - 0.8 * x[:, t - 2] + e[:, t]
     r = innovation_correlation(x).numpy()
     assert abs(r[0, 1] - 0.7) < 0.03 and abs(r[0, 2]) < 0.03 and np.allclose(np.diag(r), 1)
+
+
+def _rope_model(n_layers: int, local_conv: int = 0) -> GPT2MEG:
+    torch.manual_seed(1)
+    m = GPT2MEG(n_chans=3, n_conditions=3, preset="tiny", context=16, n_layers=n_layers,
+                local_conv=local_conv, positions="rope")
+    for p in m.parameters():  # weights large enough that positions change the argmax
+        if p.ndim > 1:
+            torch.nn.init.normal_(p, 0.0, 0.3)
+    return m.double().eval()
+
+
+def test_rolling_cache_equals_recomputation_inside_the_window():
+    m = _rope_model(2, local_conv=3)
+    ctx, cond = torch.randint(0, 256, (2, 3, 5)), torch.randint(0, 3, (2, 16))
+    a = generate_tokens(m, ctx, 11, condition=cond, cfg=SamplingConfig(temperature=0))
+    b = generate_tokens(m, ctx, 11, condition=cond,
+                        cfg=SamplingConfig(temperature=0, use_cache=False))
+    assert torch.equal(a, b) and len(torch.unique(a)) > 3
+
+
+def test_rolling_cache_past_the_window_equals_a_recompute_over_the_last_context_tokens():
+    """One layer: the rolling cache attends to exactly the last ``context`` positions, as a
+    recompute of those tokens does (with more layers it is sliding-window attention)."""
+    m, n_ctx = _rope_model(1), 16
+    seq = torch.randint(0, 256, (1, 3, 6))
+    out = generate_tokens(m, seq, 60, cfg=SamplingConfig(temperature=0))
+    ref = seq.clone()
+    with torch.no_grad():
+        for _ in range(60):
+            logits = m(ref[..., -n_ctx:], last_only=True)["logits"][..., -1, :]
+            ref = torch.cat([ref, logits.argmax(-1, keepdim=True)], -1)
+    assert torch.equal(out, ref[..., 6:])
+    # the paper's sliding window restarts at position 0 and forgets: different tokens
+    slide = generate_tokens(m, seq, 60, cfg=SamplingConfig(temperature=0, rolling=False))
+    assert not torch.equal(out, slide)
+
+
+def test_rolling_cache_keeps_its_sink_positions_and_refuses_learned_positions(model):
+    m = _rope_model(2)
+    cache = m.new_cache(3, 16, rolling=True, sink=2)
+    with torch.no_grad():
+        m(torch.randint(0, 256, (1, 3, 10)), cache=cache)
+        for _ in range(40):
+            m(torch.randint(0, 256, (1, 3, 1)), cache=cache)
+    assert cache.length == 50
+    assert sorted(cache.slot_pos.tolist()) == [0, 1] + list(range(36, 50))
+    with pytest.raises(ValueError, match="would evict"):
+        m(torch.randint(0, 256, (1, 3, 4)), cache=cache)
+    with pytest.raises(ValueError, match="relative positions"):
+        model.new_cache(4, 24, rolling=True)
+    with pytest.raises(ValueError, match="sink"):
+        generate_tokens(model, torch.zeros(1, 4, 3, dtype=torch.long), 2,
+                        cfg=SamplingConfig(sink=2))

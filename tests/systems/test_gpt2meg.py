@@ -223,3 +223,44 @@ def test_one_context_lets_models_be_judged_together(runs, tmp_path):
         sides.append(read_generated(out)[1])
     assert sides[0]["start_sample"] == sides[1]["start_sample"]
     assert sides[0]["context_samples"] == 64
+
+
+def test_rope_model_generates_several_recordings_in_one_batch(runs, sim_store, tmp_path):
+    """RoPE positions train through the same config; one call writes one .fif and sidecar per
+    (recording, seed), and each equals the same sequence generated alone."""
+    from neuroseq.data.store import Store
+    from neuroseq.generation.recording import generate_recordings
+    from neuroseq.systems import load_run
+
+    rope = tmp_path / "rope"
+    invoke("pretrain", "--config", "configs/gpt2meg_tiny.yaml", "--out", str(rope),
+           f"data.store={sim_store}", "train.max_steps=20", "model.positions=rope", *TINY)
+    store = Store(sim_store)
+    ids = store.ids[:2]
+    out = tmp_path / "batch"
+    text = invoke("generate", "--checkpoint", str(rope), "--seconds", "2", "--out", str(out),
+                  "--seed", "3", "--seed", "4", "--recording", ids[0], "--recording", ids[1],
+                  "--sink", "2", "--conditions", "synthetic")
+    files = sorted(out.glob("*.fif"))
+    assert len(files) == 2 and text.count("generated 2 s") == 2
+    sides = [json.loads(f.with_suffix(".json").read_text()) for f in files]
+    assert [(s["recording"], s["seed"]) for s in sides] == [(ids[0], 3), (ids[1], 4)]
+    assert all(s["rolling_cache"] and s["sink"] == 2 and s["batch_size"] == 2 for s in sides)
+    model, tok, meta = load_run(rope)
+    from neuroseq.generation.sampler import SamplingConfig
+
+    both = generate_recordings(model, tok, meta, store, 2.0, recordings=ids, seeds=[3, 4],
+                               conditions="synthetic", cfg=SamplingConfig(sink=2))
+    alone = generate_recordings(model, tok, meta, store, 2.0, recordings=[ids[1]], seeds=[4],
+                                conditions="synthetic", cfg=SamplingConfig(sink=2))[0]
+    np.testing.assert_array_equal(both[1].data, alone.data)
+    assert not np.array_equal(both[0].data, both[1].data)
+    np.testing.assert_allclose(mne.io.read_raw_fif(files[1], verbose="error").get_data(),
+                               alone.to_raw().get_data(), rtol=1e-5, atol=1e-9)
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(runs / "gpt"), "--seconds",
+                                    "1", "--out", str(tmp_path / "x.fif"), "--sink", "2"])
+    assert res.exit_code == 2 and "--sink" in res.output
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(rope), "--seconds", "1",
+                                    "--out", str(tmp_path / "x.fif"), "--seed", "1", "--seed",
+                                    "2"])
+    assert res.exit_code == 2 and "directory" in res.output
