@@ -58,7 +58,8 @@ def speed(positions: str, n_steps: int, channels: int, threads: int) -> dict[str
     wall = time.perf_counter() - t - first  # steady state: once-per-run encoding left out
     rate = n_steps / SFREQ / wall
     return {"positions": positions, "mode": "rolling cache" if positions == "rope" else
-            "sliding window (shift 10)", "steps": n_steps, "wall_s": round(wall, 2), "first_encoding_s": round(first, 2),
+            "sliding window (shift 10)", "steps": n_steps, "wall_s": round(wall, 2),
+            "first_encoding_s": round(first, 2),
             "s_per_step": wall / n_steps, "data_s_per_wall_s": rate,
             "hour_projected_h": 3600 / rate / 3600}
 

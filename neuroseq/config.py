@@ -26,7 +26,7 @@ COMMON: dict[str, Any] = {
     "data": {"store": None, "batch_size": 16, "num_workers": 0},
     "model": {},
     "optim": {"lr": 3e-4, "weight_decay": 0.01, "warmup_steps": 100, "min_lr_ratio": 0.1,
-              "schedule_steps": None},
+              "schedule_steps": None, "fused": False},
     "train": dataclasses.asdict(TrainConfig()),
 }
 _OPEN = ("model", "tokenizer", "objective")  # keys passed through to constructors

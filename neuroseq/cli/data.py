@@ -84,6 +84,10 @@ def info(path: str, subject: tuple[str, ...], task: tuple[str, ...], as_json: bo
 @click.option("--subject", multiple=True, help="BIDS subject(s) to include.")
 @click.option("--task", multiple=True, help="BIDS task(s) to include.")
 @click.option("--n-jobs", type=int, default=1, show_default=True)
+@click.option("--scheduler", default=None,
+              help="Prepare on a Dask cluster: its scheduler address (tcp://HOST:8786), or "
+                   "local:N for N local worker processes; the store must be reachable by "
+                   "every worker (shared path or s3://…).")
 @click.option("--compression", type=click.Choice(["none", "lz4", "zstd"]), default="none",
               show_default=True)
 @click.option("--on-flat", type=click.Choice(["raise", "drop"]), default="raise",
@@ -102,9 +106,9 @@ def info(path: str, subject: tuple[str, ...], task: tuple[str, ...], as_json: bo
 def prepare(inputs: tuple[str, ...], out: str, resample: float | None, l_freq: float | None,
             h_freq: float | None, notch: tuple[float, ...], scale: bool, clip: float | None,
             split: str, n_val: int, subject: tuple[str, ...], task: tuple[str, ...],
-            n_jobs: int, compression: str, on_flat: str, overwrite: bool, preset: str | None,
-            recipe: str | None, sfreq: float | None, ch_names: str | None,
-            ch_types: str | None) -> None:
+            n_jobs: int, scheduler: str | None, compression: str, on_flat: str,
+            overwrite: bool, preset: str | None, recipe: str | None, sfreq: float | None,
+            ch_names: str | None, ch_types: str | None) -> None:
     """Prepare files, directories or BIDS roots into a zarr store."""
     from neuroseq.data import preprocess as P
     from neuroseq.data.preparation import prepare as prepare_store
@@ -146,7 +150,7 @@ def prepare(inputs: tuple[str, ...], out: str, resample: float | None, l_freq: f
         "subject": SplitSpec("subject"), "none": SplitSpec("none")}[split]
     store = prepare_store(sources, out, pipeline=P.Pipeline(steps) if steps else None,
                           split=spec, n_jobs=n_jobs, compression=compression,
-                          overwrite=overwrite, on_flat=on_flat,
+                          overwrite=overwrite, on_flat=on_flat, scheduler=scheduler,
                           bids_filters={"subjects": list(subject) or None,
                                         "tasks": list(task) or None}, **kw)
     click.echo(repr(store))

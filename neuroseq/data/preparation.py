@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,8 @@ def prepare(inputs: Source | list[Source], path: str | Path, *,
             pipeline: Pipeline | None = None, split: SplitSpec | None = None,
             n_jobs: int = 1, chunk: int = 1024, compression: str | None = None,
             overwrite: bool = False, storage_options: dict | None = None,
-            bids_filters: dict | None = None, **read_kwargs: Any) -> Store:
+            bids_filters: dict | None = None, scheduler: str | None = None,
+            **read_kwargs: Any) -> Store:
     """Read, preprocess and write many recordings into a zarr store.
 
     Parameters
@@ -113,6 +115,11 @@ def prepare(inputs: Source | list[Source], path: str | Path, *,
         How to split each recording; saved in the store with its hash.
     n_jobs : int
         Parallel workers (joblib); ``memory://`` stores run in one process.
+    scheduler : str | None
+        A Dask scheduler address (``tcp://host:8786``), or ``local:N`` for a local cluster of
+        ``N`` worker processes: every recording is prepared on the cluster's workers instead
+        of joblib's.  The store must be where every worker can write it: a shared file system
+        or object storage through fsspec (``s3://…`` with ``storage_options``).
     chunk : int
         Samples per zarr chunk along time.
     compression : None | "lz4" | "zstd"
@@ -120,6 +127,9 @@ def prepare(inputs: Source | list[Source], path: str | Path, *,
     """
     sources = find_recordings(inputs, **(bids_filters or {}))
     path = str(path)
+    if scheduler and protocol(path) == "memory":
+        raise DataError("a memory:// store lives in one process; Dask workers cannot write it. "
+                        "Use a shared path or object storage (s3://…).")
     if protocol(path) == "memory" and n_jobs != 1:
         logger.info("memory:// stores are per-process; preparing with n_jobs=1")
         n_jobs = 1
@@ -149,7 +159,8 @@ def prepare(inputs: Source | list[Source], path: str | Path, *,
                         "an existing store.") from err
     try:
         rows, errors = _write_recordings(root, build, sources, pipeline, split, chunk,
-                                         compression, storage_options, n_jobs, read_kwargs)
+                                         compression, storage_options, n_jobs, read_kwargs,
+                                         scheduler)
     except BaseException:
         if local:
             shutil.rmtree(build, ignore_errors=True)
@@ -171,8 +182,9 @@ def prepare(inputs: Source | list[Source], path: str | Path, *,
 
 def _write_recordings(root: Any, path: str, sources: list[Source], pipeline: Pipeline | None,
                       split: SplitSpec | None, chunk: int, compression: str | None,
-                      storage_options: dict | None, n_jobs: int,
-                      read_kwargs: dict) -> tuple[list[dict], list[tuple[Any, Exception]]]:
+                      storage_options: dict | None, n_jobs: int, read_kwargs: dict,
+                      scheduler: str | None = None
+                      ) -> tuple[list[dict], list[tuple[Any, Exception]]]:
     """Write every recording into the open store ``root`` at ``path``, then its index (last);
     returns the index rows and the failures."""
     root.attrs.update({"neuroseq_store": STORE_FORMAT, "complete": False})
@@ -186,7 +198,9 @@ def _write_recordings(root: Any, path: str, sources: list[Source], pipeline: Pip
     args = [(src, path, ids[i], pipe_json, split, chunk, compression, storage_options,
              read_kwargs) for i, src in enumerate(sources)]
     rows, errors = [], []
-    if n_jobs == 1:
+    if scheduler:
+        results = _on_dask(scheduler, args)
+    elif n_jobs == 1:
         results = (_safe_prepare(*a) for a in args)
     else:
         from joblib import Parallel, delayed
@@ -205,6 +219,35 @@ def _write_recordings(root: Any, path: str, sources: list[Source], pipeline: Pip
         attrs["split"] = sp.to_dict() | {"sha256": sp.hash}
     root.attrs.update(attrs)
     return rows, errors
+
+
+def _on_dask(scheduler: str, args: list[tuple]) -> Iterator[tuple[bool, Any]]:
+    """``_safe_prepare`` of every argument tuple on a Dask cluster, results as they finish."""
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError as err:
+        raise DataError("preparing on a Dask cluster needs dask.distributed: "
+                        "pip install 'dask[distributed]' (or neuroseq[scale]).") from err
+    cluster = None
+    if scheduler.startswith("local:"):
+        cluster = LocalCluster(n_workers=int(scheduler.split(":", 1)[1]), threads_per_worker=1,
+                               processes=True, dashboard_address=None)
+        address = cluster.scheduler_address
+    else:
+        address = scheduler
+    try:
+        client = Client(address, timeout=30)
+    except OSError as err:
+        raise DataError(f"cannot reach the Dask scheduler at {address} ({err}).") from err
+    try:
+        logger.info("preparing %d recordings on the Dask cluster at %s", len(args), address)
+        futures = [client.submit(_safe_prepare, *a, pure=False) for a in args]
+        for fut in as_completed(futures):
+            yield fut.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _swap_in(build: Path, target: Path) -> None:

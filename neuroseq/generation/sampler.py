@@ -46,6 +46,11 @@ class SamplingConfig:
     sliding window otherwise); ``sink``: positions from the start that it never evicts.
     ``seeds``: one seed per sequence of the batch — each sequence then draws from its own
     generator (by inverse CDF), so it is the same whether generated alone or with others.
+    ``decode`` (rolling cache only): run each step as a fixed-shape
+    :class:`~neuroseq.generation.decode_step.DecodeStep` — ``"eager"``, ``"compile"``
+    (``torch.compile``) or ``"cudagraph"``; None: the model's plain forward.
+    ``autocast="bf16"``: the model runs under bfloat16 autocast and keeps a bfloat16 KV cache
+    (whether that is faster is measured by ``benchmarks/gpu_suite.sh``).
     """
 
     temperature: float = 1.0
@@ -59,6 +64,8 @@ class SamplingConfig:
     rolling: bool = True
     sink: int = 0
     seeds: tuple[int, ...] | None = None
+    decode: str | None = None
+    autocast: str | None = None
 
 
 def innovation_correlation(x: Any, order: int = 10) -> torch.Tensor:
@@ -133,10 +140,8 @@ def _window(model: nn.Module) -> int:
 
 
 @torch.inference_mode()
-def generate_tokens(model: nn.Module, context: torch.Tensor, n_steps: int, *,
-                    channels: torch.Tensor | None = None, subject: torch.Tensor | None = None,
-                    condition: torch.Tensor | None = None, cfg: SamplingConfig | None = None,
-                    desc: str = "generating") -> torch.Tensor:
+def generate_tokens(model: nn.Module, context: torch.Tensor, n_steps: int, **kwargs: Any
+                    ) -> torch.Tensor:
     """Continue ``context`` ``[B, C, Tc]`` by ``n_steps`` tokens per channel.
 
     Parameters
@@ -146,13 +151,29 @@ def generate_tokens(model: nn.Module, context: torch.Tensor, n_steps: int, *,
         ``{"logits": [B, C, T, V]}`` (``last_only=True``: the last step only);
         ``model.context`` is its longest input and
         ``model.supports_cache`` says whether it has a KV cache (``new_cache``).
+    channels : LongTensor ``[B, C]`` | None
+    subject : LongTensor ``[B]`` | None
     condition : LongTensor ``[B, Tc + n_steps]`` | None
         Condition id of every step, context included.
+    cfg : SamplingConfig | None
+    desc : str
+        Progress-bar label.
 
     Returns
     -------
     LongTensor ``[B, C, n_steps]``.
     """
+    cfg = kwargs.get("cfg") or SamplingConfig()
+    device = next(model.parameters()).device
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.autocast == "bf16"):
+        return _generate_tokens(model, context, n_steps, **kwargs)
+
+
+def _generate_tokens(model: nn.Module, context: torch.Tensor, n_steps: int, *,
+                    channels: torch.Tensor | None = None, subject: torch.Tensor | None = None,
+                    condition: torch.Tensor | None = None, cfg: SamplingConfig | None = None,
+                    desc: str = "generating") -> torch.Tensor:
+    """:func:`generate_tokens` (inside its autocast)."""
     cfg = cfg or SamplingConfig()
     model.eval()
     b, c, tc = context.shape
@@ -174,8 +195,15 @@ def generate_tokens(model: nn.Module, context: torch.Tensor, n_steps: int, *,
     if cfg.sink and not rolling:
         raise ValueError("SamplingConfig.sink needs a rolling KV cache (a model with relative "
                          "positions, rolling=True, use_cache=True).")
-    cache = model.new_cache(b * c, ctx, rolling=True, sink=cfg.sink) if rolling else \
-        model.new_cache(b * c, ctx) if use_cache else None
+    if cfg.decode is not None and not rolling:
+        raise ValueError(f"SamplingConfig.decode={cfg.decode!r} needs a rolling KV cache (a "
+                         "model with relative positions, rolling=True, use_cache=True).")
+    if cfg.autocast not in (None, "bf16"):
+        raise ValueError(f"SamplingConfig.autocast must be None or 'bf16', got "
+                         f"{cfg.autocast!r}.")
+    half = {"dtype": torch.bfloat16} if cfg.autocast else {}
+    cache = model.new_cache(b * c, ctx, rolling=True, sink=cfg.sink, **half) if rolling else \
+        model.new_cache(b * c, ctx, **half) if use_cache else None
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     gens = None
     if cfg.seeds is not None:
@@ -204,6 +232,12 @@ def generate_tokens(model: nn.Module, context: torch.Tensor, n_steps: int, *,
 
     cur, ws = tc, max(0, tc - ctx)
     logits = run(ws, cur, 0)
+    step_fn = None
+    if cfg.decode is not None:
+        from neuroseq.generation.decode_step import DecodeStep
+
+        step_fn = DecodeStep(model, cache, b, c, channels=chans, subject=subj,
+                             conditioned=cond is not None, mode=cfg.decode)
     for step in progress(range(n_steps), desc=desc, total=n_steps):
         if gens is not None:
             u = _per_sequence_uniforms(c, gens, chol, device)
@@ -213,7 +247,10 @@ def generate_tokens(model: nn.Module, context: torch.Tensor, n_steps: int, *,
         cur += 1
         if step == n_steps - 1:
             break
-        if rolling:  # one token in, the oldest position out
+        if step_fn is not None:  # a fixed-shape step (rolling cache)
+            logits = step_fn(seq[..., cur - 1:cur],
+                             None if cond is None else cond[..., cur - 1:cur])
+        elif rolling:  # one token in, the oldest position out
             logits = run(cur - 1, cur, cache.length)
         elif cur - ws > ctx:  # window full: restart it from its last ctx - shift tokens
             ws = cur - (ctx - shift)

@@ -43,6 +43,8 @@ from neuroseq.models.layers import AcrossChannels, Block, KVCache, RollingKVCach
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"d_model": 240, "n_layers": 12, "n_heads": 12, "context": 256},
+    # beyond the paper: a width-1024 model (≈ 101 M parameters) for GPU throughput and scale-out
+    "wide": {"d_model": 1024, "n_layers": 8, "n_heads": 16, "context": 256},
     "small": {"d_model": 128, "n_layers": 4, "n_heads": 4, "context": 256},
     "tiny": {"d_model": 64, "n_layers": 2, "n_heads": 4, "context": 128},
 }
@@ -81,7 +83,7 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
         The paper's learned absolute position embeddings, or rotary positions (extension, see
         the module docstring; what a rolling KV cache needs).
     preset : str | None
-        ``"paper"``, ``"small"`` or ``"tiny"``; explicit arguments override it.
+        ``"paper"``, ``"wide"``, ``"small"`` or ``"tiny"``; explicit arguments override it.
     """
 
     supports_cache = True
@@ -157,9 +159,11 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
         return self.positions == "rope"
 
     def new_cache(self, n_sequences: int, max_len: int | None = None, *,
-                  rolling: bool = False, sink: int = 0) -> KVCache:
+                  rolling: bool = False, sink: int = 0,
+                  dtype: torch.dtype | None = None) -> KVCache:
         """An empty KV cache for ``n_sequences`` (= B·C) streams; ``rolling=True`` (RoPE
-        models) a ring buffer that keeps the first ``sink`` and the latest positions."""
+        models) a ring buffer that keeps the first ``sink`` and the latest positions;
+        ``dtype``: of the keys and values (default: the parameters')."""
         p = next(self.parameters())
         shape = (self.n_layers, n_sequences, self.n_heads, max_len or self.context,
                  self.d_model // self.n_heads)
@@ -168,8 +172,8 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
                 raise ValueError("a rolling KV cache needs relative positions "
                                  "(GPT2MEG(positions='rope')); this model has learned "
                                  "absolute positions, which need the sliding window.")
-            return RollingKVCache(*shape, sink=sink, device=p.device, dtype=p.dtype)
-        return KVCache(*shape, device=p.device, dtype=p.dtype)
+            return RollingKVCache(*shape, sink=sink, device=p.device, dtype=dtype or p.dtype)
+        return KVCache(*shape, device=p.device, dtype=dtype or p.dtype)
 
     def embed(self, tokens: torch.Tensor, channels: torch.Tensor | None = None,
               subject: torch.Tensor | None = None, condition: torch.Tensor | None = None,
@@ -203,7 +207,11 @@ class GPT2MEG(nn.Module, PyTorchModelHubMixin):
             past = x.new_zeros(x.shape[0], k - 1, x.shape[2])
         full = torch.cat([past, x], dim=1)
         if cache is not None:
-            cache.state = full[:, full.shape[1] - (k - 1):].clone()
+            last = full[:, full.shape[1] - (k - 1):]
+            if cache.state is not None and cache.state.shape == last.shape:
+                cache.state.copy_(last)  # in place: a captured decode step keeps its buffers
+            else:
+                cache.state = last.clone()
         return x + self.conv(full.transpose(1, 2)).transpose(1, 2)
 
     def forward(self, tokens: torch.Tensor, channels: torch.Tensor | None = None,

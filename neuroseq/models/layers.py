@@ -68,7 +68,9 @@ class RollingKVCache(KVCache):
     positions, so where a key sits in the buffer does not matter.  Attention always runs over
     every slot with :attr:`mask` (``[T, max_len]``: filled and not later than the query), so a
     decode step has the same shapes every time.  Call :meth:`begin` once per forward pass
-    before the layers append.
+    before the layers append.  The next position is also kept as a device tensor
+    (:attr:`next_pos`) and a one-token step touches only preallocated buffers at fixed
+    addresses, so a CUDA graph can capture it (:mod:`neuroseq.generation.decode_step`).
     """
 
     def __init__(self, n_layers: int, n: int, n_heads: int, max_len: int, head_dim: int, *,
@@ -81,12 +83,14 @@ class RollingKVCache(KVCache):
             buf.zero_()
         self.sink = sink
         self.slot_pos = torch.full((max_len,), -1, dtype=torch.long, device=device)
+        self.next_pos = torch.zeros((), dtype=torch.long, device=device)
         self.slots: torch.Tensor | None = None
         self.mask: torch.Tensor | None = None
 
     def reset(self) -> None:
         super().reset()
         self.slot_pos.fill_(-1)
+        self.next_pos.zero_()
 
     def begin(self, t: int) -> torch.Tensor:
         """Give the next ``t`` positions their slots; return those absolute positions."""
@@ -94,7 +98,8 @@ class RollingKVCache(KVCache):
             raise ValueError(f"a chunk of {t} positions after {self.length} would evict keys "
                              f"its own queries need (room for {self.max_len}); feed positions "
                              "past the buffer one at a time.")
-        pos = torch.arange(self.length, self.length + t, device=self.slot_pos.device)
+        pos = self.next_pos + torch.arange(t, device=self.slot_pos.device)
+        self.next_pos += t
         ring = self.max_len - self.sink
         self.slots = torch.where(pos < self.sink, pos, self.sink + (pos - self.sink) % ring)
         self.slot_pos.index_copy_(0, self.slots, pos)
@@ -109,14 +114,15 @@ class RollingKVCache(KVCache):
         view.max_len, view.length, view.state, view.sink = (self.max_len, self.length, None,
                                                             self.sink)
         view.slot_pos, view.slots, view.mask = self.slot_pos, self.slots, self.mask
+        view.next_pos = self.next_pos
         return view
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Write ``k, v`` into this pass's slots; return every slot (see :attr:`mask`)."""
         if self.slots is None or len(self.slots) != k.shape[2]:
             raise RuntimeError("RollingKVCache.begin(t) must be called before appending.")
-        self.k[layer].index_copy_(2, self.slots, k)
-        self.v[layer].index_copy_(2, self.slots, v)
+        self.k[layer].index_copy_(2, self.slots, k.to(self.k[layer].dtype))
+        self.v[layer].index_copy_(2, self.slots, v.to(self.v[layer].dtype))
         return self.k[layer], self.v[layer]
 
 

@@ -57,16 +57,19 @@ class TaskModule(L.LightningModule):
         ``[{"prefix": "ete.", "lr": 1e-5}, {"prefix": "teg.", "lr": 1e-3},
         {"prefix": "llm.", "frozen": True}]``.  A frozen group gets ``requires_grad=False``;
         parameters matching no prefix use ``lr``.  The schedule scales every group alike.
+    fused : bool
+        AdamW's fused kernel (``optim.fused``; one kernel for all parameters — whether it is
+        faster is measured by ``benchmarks/gpu_suite.sh``, so it is off by default).
     """
 
     def __init__(self, model: nn.Module, objective: Objective, *, lr: float = 1e-3,
                  weight_decay: float = 0.01, betas: tuple[float, float] = (0.9, 0.95),
                  warmup_steps: int = 0, max_steps: int = 0, min_lr_ratio: float = 0.1,
                  schedule_steps: int | None = None,
-                 param_groups: list[dict[str, Any]] | None = None) -> None:
+                 param_groups: list[dict[str, Any]] | None = None, fused: bool = False) -> None:
         super().__init__()
         self.model, self.objective = model, objective
-        self.lr, self.weight_decay, self.betas = lr, weight_decay, betas
+        self.lr, self.weight_decay, self.betas, self.fused = lr, weight_decay, betas, fused
         self.warmup_steps, self.min_lr_ratio = warmup_steps, min_lr_ratio
         self.max_steps = max_steps if schedule_steps is None else int(schedule_steps)
         self.param_groups = [dict(g) for g in param_groups or []]
@@ -122,7 +125,8 @@ class TaskModule(L.LightningModule):
         return self._step(batch, "val")
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.AdamW(self.optimizer_groups(), lr=self.lr, betas=self.betas)
+        opt = torch.optim.AdamW(self.optimizer_groups(), lr=self.lr, betas=self.betas,
+                                fused=self.fused or None)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: warmup_cosine(s, self.warmup_steps, self.max_steps, self.min_lr_ratio))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -38,6 +38,7 @@ class TrainConfig:
     max_steps: int = 1000
     accelerator: str = "auto"
     devices: int | str = 1
+    num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "32-true"
     accumulate_grad_batches: int = 1
@@ -56,6 +57,9 @@ class TrainConfig:
     seed: int = 0
     progress: bool | None = None
     loggers: tuple[str, ...] = ("csv", "tensorboard")
+    #: TF32 tensor cores for float32 matrix products on CUDA (off: measured, not assumed, by
+    #: ``benchmarks/gpu_suite.sh``); no effect on CPU
+    tf32: bool = False
 
 
 def sha256(path: str | Path) -> str:
@@ -119,7 +123,8 @@ def build_trainer(run_dir: str | Path, cfg: TrainConfig, *, has_val: bool,
                            every_n_train_steps=None if has_val else cfg.checkpoint_every_n_steps)
     return L.Trainer(
         default_root_dir=run_dir, max_steps=cfg.max_steps, max_epochs=-1,
-        accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+        accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
         precision=cfg.precision, accumulate_grad_batches=cfg.accumulate_grad_batches,
         gradient_clip_val=cfg.gradient_clip_val,
         val_check_interval=cfg.val_check_interval if has_val else None,
@@ -172,6 +177,8 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    torch.backends.cuda.matmul.allow_tf32 = bool(cfg.tf32)
+    torch.backends.cudnn.allow_tf32 = bool(cfg.tf32)
     resumable = isinstance(train_loader, ResumableLoader)
     stopping = []
     if cfg.early_stopping_patience is not None:

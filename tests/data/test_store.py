@@ -196,3 +196,28 @@ def test_scan_reads_headers_only(meg_rec, tmp_path):
 
     fname = _write_libribrain(tmp_path, meg_rec)
     assert scan(fname) == {"sfreq": 200.0, "n_times": meg_rec.n_times, "n_channels": 306}
+
+
+def test_prepare_on_a_two_worker_dask_cluster_equals_one_process(fif_corpus, tmp_path):
+    """Scale-out: every recording prepared on a local two-worker Dask cluster (separate
+    processes, through its scheduler address) gives the same store as one process."""
+    from distributed import Client, LocalCluster
+
+    pipe = Pipeline([Resample(100.0), RobustScale()])
+    split = SplitSpec("time", {"n_val": 1, "n_test": 1})
+    one = prepare(fif_corpus, tmp_path / "one.zarr", pipeline=pipe, split=split)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        dask = prepare(fif_corpus, tmp_path / "dask.zarr", pipeline=pipe, split=split,
+                       scheduler=cluster.scheduler_address)
+        with Client(cluster.scheduler_address) as client:
+            assert len(client.scheduler_info()["workers"]) == 2
+        # the recordings were prepared by the cluster's workers
+        done = cluster.scheduler.task_prefixes["safe_prepare"].state_counts
+        assert done["memory"] == len(fif_corpus)  # each recording computed once, there
+    assert dask.ids == one.ids and dask.split.hash == one.split.hash
+    for rid in one.ids:
+        np.testing.assert_array_equal(dask.read(rid), one.read(rid))
+    with pytest.raises(DataError, match="cannot reach the Dask scheduler"):
+        prepare(fif_corpus, tmp_path / "x.zarr", scheduler="tcp://127.0.0.1:1")
+    assert not (tmp_path / "x.zarr").exists()

@@ -171,3 +171,40 @@ def test_rolling_cache_keeps_its_sink_positions_and_refuses_learned_positions(mo
     with pytest.raises(ValueError, match="sink"):
         generate_tokens(model, torch.zeros(1, 4, 3, dtype=torch.long), 2,
                         cfg=SamplingConfig(sink=2))
+
+
+def test_fixed_shape_decode_step_gives_the_same_tokens():
+    """The static step (fixed buffers, device-side positions: what compile and CUDA graphs
+    capture) equals the model's plain forward, with sampling and past the window."""
+    m = _rope_model(2, local_conv=3)
+    ctx, cond = torch.randint(0, 256, (2, 3, 8)), torch.randint(0, 3, (2, 48))
+    for cfg in (SamplingConfig(temperature=0, sink=1), SamplingConfig(seed=5, top_p=0.9)):
+        plain = generate_tokens(m, ctx, 40, condition=cond, cfg=cfg)
+        static = generate_tokens(m, ctx, 40, condition=cond,
+                                 cfg=SamplingConfig(**{**cfg.__dict__, "decode": "eager"}))
+        assert torch.equal(plain, static)
+    with pytest.raises(ValueError, match="rolling"):
+        generate_tokens(_rope_model(1), ctx, 2, cfg=SamplingConfig(decode="eager",
+                                                                  rolling=False))
+    with pytest.raises(ValueError, match="CUDA"):
+        from neuroseq.generation.decode_step import DecodeStep
+
+        DecodeStep(m, m.new_cache(6, 16, rolling=True), 2, 3, mode="cudagraph")
+
+
+@pytest.mark.parametrize("positions", ["learned", "rope"])
+def test_bf16_autocast_generation_stays_close_to_float32(positions):
+    torch.manual_seed(2)
+    m = GPT2MEG(n_chans=3, preset="tiny", context=16, positions=positions).eval()
+    ctx = torch.randint(0, 256, (1, 3, 12))
+    with torch.no_grad():
+        ref = m(ctx)["logits"]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = m(ctx)["logits"].float()
+    assert (half - ref).abs().max() < 0.05 * ref.abs().max()
+    out = generate_tokens(m, ctx, 30, cfg=SamplingConfig(autocast="bf16", seed=1))
+    assert out.shape == (1, 3, 30) and int(out.min()) >= 0 and int(out.max()) < 256
+    same = generate_tokens(m, ctx, 30, cfg=SamplingConfig(autocast="bf16", seed=1))
+    assert torch.equal(out, same)
+    with pytest.raises(ValueError, match="autocast"):
+        generate_tokens(m, ctx, 2, cfg=SamplingConfig(autocast="fp8"))

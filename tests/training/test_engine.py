@@ -45,6 +45,21 @@ def test_fit_learns_and_records_the_run(tmp_path):
     assert info["versions"]["torch"] == torch.__version__ and info["seed"] == 0
 
 
+def test_fused_adamw_and_tf32_flags_train_the_same_model(tmp_path):
+    """``optim.fused`` and ``train.tf32`` are switches the GPU suite measures; on CPU they
+    must train like the defaults (TF32 has no effect here, fused AdamW is the same update)."""
+    runs = {}
+    for fused in (False, True):
+        torch.manual_seed(0)
+        module = TaskModule(nn.Linear(4, 1), mse, lr=0.3, max_steps=80, fused=fused)
+        fit(module, loader(), None, run_dir=tmp_path / str(fused),
+            cfg=TrainConfig(max_steps=80, log_every_n_steps=5, tf32=fused, loggers=("csv",)))
+        runs[fused] = module.model.weight.detach().clone()
+        assert module.optimizers().optimizer.defaults["fused"] is (True if fused else None)
+    assert torch.allclose(runs[False], runs[True], atol=1e-5)
+    assert torch.allclose(runs[True], torch.tensor([[1.0, -2.0, 0.5, 3.0]]), atol=0.1)
+
+
 def test_chunks_resumed_towards_one_schedule_equal_one_run(tmp_path):
     """Learning curves train in resumed chunks; ``schedule_steps`` keeps the one cosine decay."""
 

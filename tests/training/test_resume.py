@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 
@@ -70,18 +71,26 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path):
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed")
-def test_ddp_two_cpu_processes_train(sim_store, tmp_path):
+def test_ddp_two_cpu_processes_train_a_50m_parameter_preset(sim_store, tmp_path):
+    """Scale-out: DDP across two CPU processes (gloo) on the width-1024 preset cut to 4 layers
+    (≥ 50 M parameters); both ranks step together and the saved weights moved."""
+    from safetensors.torch import load_file
+
     run = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "neuroseq.cli", "pretrain", "--config",
            "configs/gpt2meg_tiny.yaml", "--out", str(run), f"data.store={sim_store}",
-           "train.max_steps=4",
-           "train.accelerator=cpu", "train.devices=2", "train.strategy=ddp",
-           "train.val_check_interval=null", "model.d_model=32", "model.n_layers=1",
-           "data.batch_size=2"]
+           "train.max_steps=3", "train.accelerator=cpu", "train.devices=2",
+           "train.strategy=ddp", "train.val_check_interval=null", "model.preset=wide",
+           "model.n_layers=4", "model.context=32", "data.window=33", "data.batch_size=1",
+           "train.checkpoint_every_n_steps=100"]
     root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=root,
-                         env=os.environ | {"NEUROSEQ_PROGRESS": "off"}, timeout=300)
+                         env=os.environ | {"NEUROSEQ_PROGRESS": "off", "OMP_NUM_THREADS": "1"},
+                         timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     info = json.loads((run / "run.json").read_text())
-    assert info["global_step"] == 4 and info["config"]["train"]["devices"] == 2
+    assert info["global_step"] == 3 and info["config"]["train"]["devices"] == 2
+    assert np.isfinite(info["metrics"]["train_loss"])
+    weights = load_file(str(run / "model" / "model.safetensors"))
+    assert sum(w.numel() for w in weights.values()) >= 50_000_000
     assert "last.ckpt" in info["checkpoints_sha256"]
