@@ -219,9 +219,10 @@ def rope(x: torch.Tensor, base: float = 10000.0,
     ``[T]`` (default 0…T−1; angles in float64, so positions of hour-long streams keep their
     precision)."""
     t, d = x.shape[-2], x.shape[-1]
-    inv = base ** (-torch.arange(0, d, 2, device=x.device, dtype=torch.float64) / d)
+    dt = torch.float32 if positions is None else torch.float64  # short windows: float32
+    inv = base ** (-torch.arange(0, d, 2, device=x.device, dtype=dt) / d)
     pos = torch.arange(t, device=x.device) if positions is None else positions
-    ang = pos.to(torch.float64)[:, None] * inv  # [T, D/2]
+    ang = pos.to(dt)[:, None] * inv  # [T, D/2]
     cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
     a, b = x[..., : d // 2], x[..., d // 2:]
     return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
