@@ -18,8 +18,10 @@
     4 by default), its speed, and its drift between the first and last minute beside the real
     recording's over the same length.
 
-Run: ``python benchmarks/bench_generation.py [--quick]`` (``--quick``: fewer timed steps, 150
-training steps and 2 minutes generated; a few minutes on 2 cores); writes
+Run: ``python benchmarks/bench_generation.py [--quick] [--skip-quality]`` (``--quick``: fewer
+timed steps, 150 training steps and 2 minutes generated, about 12 minutes on 2 idle cores, the
+store and both models included; ``--skip-quality``: the speed table alone, about 2 minutes;
+the full run about 30 minutes); writes
 ``benchmarks/results/generation_cpu.{json,md}`` (``generation_cpu_quick`` with ``--quick``).
 """
 

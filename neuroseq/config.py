@@ -34,11 +34,12 @@ _OPEN = ("model", "tokenizer", "objective")  # keys passed through to constructo
 
 def merge(base: dict[str, Any], over: dict[str, Any], where: str = "") -> dict[str, Any]:
     """``base`` updated by ``over``; a key ``base`` lacks is an error, except inside the
-    ``model``, ``tokenizer`` and ``objective`` sections (passed to constructors)."""
+    ``model``, ``tokenizer`` and ``objective`` sections and their sub-sections (passed to
+    constructors)."""
     out = copy.deepcopy(base)
     for k, v in over.items():
         key = f"{where}{k}"
-        if k not in out and where.rstrip(".") not in _OPEN:
+        if k not in out and where.split(".")[0] not in _OPEN:
             known = ", ".join(sorted(out))
             raise NeuroseqError(f"unknown configuration key {key!r}; known here: {known}.")
         if isinstance(v, dict) and isinstance(out.get(k), dict):

@@ -55,3 +55,32 @@ def sim_store(tmp_path_factory):
     prepare(files, path, pipeline=Pipeline([RobustScale(), Clip(4.0)]),
             split=SplitSpec("time", {"n_val": 4, "n_test": 4}), n_jobs=1)
     return path
+
+
+@pytest.fixture(scope="session")
+def sentence_store(tmp_path_factory):
+    """A simulated word corpus (MEG-MASC layout, 2 subjects × 40 sentences, 20 word types,
+    KIT-208) prepared at 50 Hz: brain-to-text's test data."""
+    from click.testing import CliRunner
+
+    from neuroseq.cli import main
+
+    root = tmp_path_factory.mktemp("sentences")
+    r = CliRunner().invoke(main, ["simulate", "--words", "--subjects", "2", "--sentences", "40",
+                                  "--vocab", "20", "--sfreq", "100", "-o", str(root / "bids")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["prepare", str(root / "bids"), "-o", str(root / "s.zarr"),
+                                  "--resample", "50", "--h-freq", "20", "--clip", "5",
+                                  "--split", "none"])
+    assert r.exit_code == 0, r.output
+    return root / "s.zarr"
+
+
+@pytest.fixture(scope="session")
+def tiny_llm_dir(tmp_path_factory):
+    """A small random Llama with a word-level tokenizer of the simulated corpus's words, saved
+    as a Hugging Face model directory (loaded through ``from_pretrained`` like any LLM)."""
+    from neuroseq.data.simulate_words import WORDS
+    from neuroseq.models.causal_lm import tiny_llm
+
+    return tiny_llm(tmp_path_factory.mktemp("llm") / "tiny", [" ".join(WORDS)])

@@ -65,11 +65,11 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from neuroseq.cli import data, evaluate, experiments, generate, tokenize, train
+    from neuroseq.cli import data, decode, evaluate, experiments, generate, tokenize, train
 
     for cmd in (data.info, data.prepare, data.simulate, tokenize.tokenize, train.pretrain,
                 train.finetune, generate.generate, generate.forecast, evaluate.evaluate,
-                evaluate.report, experiments.quickstart, experiments.sweep):
+                evaluate.report, experiments.quickstart, experiments.sweep, decode.decode):
         main.add_command(cmd)
 
 

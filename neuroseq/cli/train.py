@@ -39,10 +39,15 @@ def _run(stage: str, config: str | None, out: str | None, no_resume: bool,
 
 @click.command()
 @stage_options("runs/<model kind>")
-def pretrain(config: str | None, out: str | None, no_resume: bool,
+@click.option("--stage", default="pretrain", show_default=True,
+              help="The system's pretraining stage to run (brain2text: `quantize` fits the "
+                   "residual VQ on a pretrained encoder, model.from_run=RUN).")
+def pretrain(config: str | None, out: str | None, no_resume: bool, stage: str,
              overrides: tuple[str, ...]) -> None:
     """Pretrain a model; OVERRIDES are key.sub=value (e.g. data.store=PATH train.max_steps=50)."""
-    run_dir = _run("pretrain", config, out, no_resume, overrides)
+    if stage == "finetune":
+        raise click.UsageError("--stage finetune: use `neuroseq finetune`.")
+    run_dir = _run(stage, config, out, no_resume, overrides)
     info = run_dir / "run.json"
     if info.exists():
         metrics = json.loads(info.read_text())["metrics"]
@@ -59,7 +64,8 @@ def pretrain(config: str | None, out: str | None, no_resume: bool,
 def finetune(config: str | None, out: str | None, no_resume: bool, linear_probe: bool,
              overrides: tuple[str, ...]) -> None:
     """Fine-tune on labelled data (EEGPT: ETE + task-shared electrode graph on several tasks;
-    MEG-XL: word retrieval); print the scores on the test data with chance beside them."""
+    MEG-XL: word retrieval; brain-to-text: the LLM phase); print the scores on the test data
+    with chance or the controls beside them."""
     if linear_probe:
         from neuroseq import systems
 
@@ -86,6 +92,19 @@ def finetune(config: str | None, out: str | None, no_resume: bool, linear_probe:
             click.echo(f"{size:>3} → {r['retrieval_set']:<8}  {r['top_k']:.3f} "
                        f"({r['frequency_top_k']:.3f})          {r['balanced_top_k']:.3f}"
                        f"             {r['chance']:.3f}")
+    elif "arms" in res:
+        arms = list(res["arms"])
+        click.echo(f"decoded free-running on the {res['split']} split ({res['n_segments']} "
+                   f"segments, {res['n_sentences']} distinct texts, seed {res['seed']}; "
+                   "controls: noise, shuffled MEG, LLM only)")
+        click.echo(f"{'metric':<12}" + "".join(f"{a:>12}" for a in arms) + "  beats controls")
+        for row in res["table"]:
+            click.echo(f"{row['metric']:<12}" + "".join(f"{row[a]:>12.3f}" for a in arms) +
+                       f"  {'yes' if row['beats_all_controls'] else 'no'}")
+        ret = res["arms"]["model"]["retrieval"]
+        click.echo(f"retrieval by likelihood: top-1 {ret['top1']:.3f} (chance "
+                   f"{ret['chance_top1']:.3f}), mean rank {ret['mean_rank']:.2f} of "
+                   f"{ret['n_candidates']}; details in results.json")
     else:
         click.echo(json.dumps(res, indent=1))
     click.echo(f"run directory: {run_dir}")

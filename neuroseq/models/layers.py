@@ -126,6 +126,17 @@ class RollingKVCache(KVCache):
         return self.k[layer], self.v[layer]
 
 
+def one_query_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                        mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Attention of a single query per row (a decode step): ``q`` ``[N, H, 1, D]`` over ``k, v``
+    ``[N, H, T, D]``, ``mask`` ``[1, T]`` (True: attend).  Two batched matrix-vector products;
+    on CPU faster than the fused kernel, which is tiled for many queries."""
+    s = torch.matmul(q, k.transpose(-1, -2)).mul_(q.shape[-1] ** -0.5)
+    if mask is not None:
+        s.masked_fill_(~mask, float("-inf"))
+    return torch.matmul(s.softmax(-1), v)
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention over the time axis of ``[N, T, E]``; ``rope=True``
     rotates queries and keys by their positions (relative positions) instead of relying on
@@ -154,7 +165,10 @@ class CausalSelfAttention(nn.Module):
             past = cache.length
             k, v = cache.append(layer, k, v)
         p = self.dropout if self.training else 0.0
-        if isinstance(cache, RollingKVCache):
+        if t == 1 and cache is not None and x.device.type == "cpu":
+            y = one_query_attention(q, k, v, cache.mask if isinstance(cache, RollingKVCache)
+                                    else None)
+        elif isinstance(cache, RollingKVCache):
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=cache.mask, dropout_p=p)
         elif past == 0:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=t > 1)

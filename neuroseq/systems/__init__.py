@@ -18,7 +18,7 @@ from typing import Any
 
 from neuroseq.config import COMMON, extend, read_config_file, resolve
 from neuroseq.errors import NeuroseqError
-from neuroseq.systems import eegpt, gpt2meg, megxl
+from neuroseq.systems import brain2text, eegpt, gpt2meg, megxl
 from neuroseq.training import run as runner
 from neuroseq.training.run import System
 
@@ -40,7 +40,7 @@ def get(name: str) -> System:
     return SYSTEMS[name]
 
 
-for _module in (gpt2meg, eegpt, megxl):
+for _module in (gpt2meg, eegpt, megxl, brain2text):
     register(_module.SYSTEM)
 
 

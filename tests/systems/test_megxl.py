@@ -36,17 +36,9 @@ def test_megxl_pretrains_through_the_cli(sim_store, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def word_store(tmp_path_factory):
-    """A simulated word corpus (MEG-MASC layout, 2 subjects) prepared at 50 Hz."""
-    root = tmp_path_factory.mktemp("words")
-    r = CliRunner().invoke(main, ["simulate", "--words", "--subjects", "2", "--sentences", "30",
-                                  "--vocab", "20", "--sfreq", "100", "-o", str(root / "bids")])
-    assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(main, ["prepare", str(root / "bids"), "-o", str(root / "s.zarr"),
-                                  "--resample", "50", "--h-freq", "20", "--clip", "5",
-                                  "--split", "none"])
-    assert r.exit_code == 0, r.output
-    return root / "s.zarr"
+def word_store(sentence_store):
+    """The simulated word corpus of ``conftest.sentence_store`` (MEG-MASC layout, 50 Hz)."""
+    return sentence_store
 
 
 WORDS = ["finetune", "--config", "configs/megxl_words_tiny.yaml", "data.group_size=5",

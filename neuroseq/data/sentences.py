@@ -1,0 +1,231 @@
+"""Sentence segments for brain-to-text decoding, with sentence-disjoint splits.
+
+Facts: ``../shared/research/megxl_braintotext.md`` §3–4 and ``anchors_update_2026-12.md`` §2.
+MEG-MASC's stories repeat across subjects and sessions, so a random split of segments puts the
+same sentence in training and test (the flaw behind published BLEU numbers that later fell to
+chance on unseen text).  Here:
+
+- a **sentence** is the run of word events sharing a ``sequence_id`` (MEG-MASC's events carry
+  it; without it, a pause of more than ``gap`` seconds between words ends a sentence);
+- each sentence gets **one fixed-length segment** ``[first onset + tmin, + seconds)``: every
+  segment has the same duration whatever the sentence's length, so the window's length cannot
+  tell the sentence (variable-length windows let pure noise retrieve the right item);
+- the split hashes the sentence's **text** (salted SHA-256; 0.8 / 0.1 / 0.1), so one sentence
+  lands in one split for every subject and session; ``stories`` holds whole stories out instead;
+  :func:`check_disjoint` refuses splits that share a sentence text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from neuroseq.data.windows import sensor_block
+from neuroseq.data.words import SILENCE
+from neuroseq.errors import DataError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of one recording: its words, first onset (s) and story."""
+
+    recording: str
+    onset: float
+    words: tuple[str, ...]
+    story: str = ""
+
+    @property
+    def text(self) -> str:
+        """The words joined by single spaces (what the split hashes, what is decoded)."""
+        return " ".join(self.words)
+
+
+def _word_table(events: pd.DataFrame) -> pd.DataFrame:
+    ev = events[events["kind"] == "word"].sort_values("onset", kind="stable")
+    word = ev["value"].astype(str).str.strip().str.strip("'\"")
+    out = pd.DataFrame({"onset": ev["onset"].to_numpy(float), "word": word.to_numpy(),
+                        "sequence": ev["sequence_id"].to_numpy() if "sequence_id" in ev
+                        else np.full(len(ev), np.nan),
+                        "story": ev["story"].astype(str).to_numpy() if "story" in ev else ""})
+    return out[~out["word"].str.lower().isin(SILENCE)].reset_index(drop=True)
+
+
+def sentences(corpus: Any, rid: str, *, gap: float = 1.0) -> list[Sentence]:
+    """The sentences of recording ``rid`` of ``corpus`` (a store or an in-memory corpus)."""
+    words = _word_table(corpus.events(rid))
+    if words.empty:
+        return []
+    if words["sequence"].notna().all():
+        starts = words["sequence"].ne(words["sequence"].shift()).to_numpy()
+    else:  # no sentence ids: a pause longer than `gap` ends a sentence
+        starts = np.r_[True, np.diff(words["onset"].to_numpy()) > gap]
+    out = []
+    for _, grp in words.groupby(np.cumsum(starts), sort=True):
+        out.append(Sentence(rid, float(grp["onset"].iloc[0]), tuple(grp["word"]),
+                            str(grp["story"].iloc[0])))
+    return out
+
+
+def split_of(text: str, salt: str = "42",
+             fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> str:
+    """``train`` / ``val`` / ``test`` from a salted SHA-256 of a sentence's lower-cased text."""
+    key = f"{salt}:{text.lower()}".encode()
+    u = int(hashlib.sha256(key).hexdigest(), 16) % 10**6 / 10**6
+    return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
+
+
+def story_split_of(story: str, stories: dict[str, list[str]]) -> str:
+    """The split a held-out story list puts ``story`` in (``train`` when it is in no list)."""
+    found = [sp for sp, names in stories.items() if story in {str(n) for n in names}]
+    if len(found) > 1:
+        raise DataError(f"story {story!r} is listed in several splits: {found}.")
+    return found[0] if found else "train"
+
+
+def check_disjoint(texts: dict[str, list[str]]) -> None:
+    """Refuse splits (``{split: [sentence text, ...]}``) that share a sentence text."""
+    seen: dict[str, set[str]] = {}
+    for sp, items in texts.items():
+        for t in items:
+            seen.setdefault(t.lower(), set()).add(sp)
+    leaked = sorted((t, sorted(s)) for t, s in seen.items() if len(s) > 1)
+    if leaked:
+        shown = "; ".join(f"{t!r} in {s}" for t, s in leaked[:3])
+        raise DataError(f"{len(leaked)} sentence(s) appear in more than one split ({shown}); "
+                        "brain-to-text splits must be sentence-disjoint — split by sentence "
+                        "text (the default) or by story, not by segment.")
+
+
+class SentenceDataset(Dataset):
+    """The fixed-length sentence segments of one split, in the shared batch layout.
+
+    Items: ``x [C, round(seconds · sfreq)]``, ``mask``, ``sensors``, ``subject``, ``text``
+    (the sentence), ``key`` (recording and onset) and ``onset`` (s).  Sentences whose segment
+    leaves the recording are skipped.
+
+    Parameters
+    ----------
+    corpus : Store | InMemoryCorpus
+    split : ``"train"`` | ``"val"`` | ``"test"``
+    seconds, tmin : float
+        Segment length and its start relative to the sentence's first word onset.
+    salt : str
+        Salt of the sentence-text hash.
+    stories : dict | None
+        ``{"val": [story, ...], "test": [...]}``: hold whole stories out instead.
+    """
+
+    def __init__(self, corpus: Any, split: str, *, seconds: float = 4.0, tmin: float = -0.2,
+                 salt: str = "42", stories: dict[str, list[str]] | None = None,
+                 gap: float = 1.0, channel_vocab: list[str] | None = None) -> None:
+        if split not in SPLITS:
+            raise DataError(f"split must be one of {SPLITS}, got {split!r}.")
+        if seconds <= 0:
+            raise DataError(f"data.seconds must be positive, got {seconds}.")
+        self.corpus, self.split, self.tmin = corpus, split, tmin
+        self.width = int(round(seconds * corpus.sfreq(corpus.ids[0])))
+        every: dict[str, list[Sentence]] = {sp: [] for sp in SPLITS}
+        n_words = 0
+        for rid in corpus.ids:
+            sf, n = corpus.sfreq(rid), corpus.n_samples(rid)
+            for s in sentences(corpus, rid, gap=gap):
+                n_words += len(s.words)
+                start = int(round((s.onset + tmin) * sf))
+                if start < 0 or start + self.width > n:
+                    continue
+                sp = story_split_of(s.story, stories) if stories else split_of(s.text, salt)
+                every[sp].append(s)
+        if not n_words:
+            raise DataError("the corpus has no word events (kind 'word'); brain-to-text needs "
+                            "word-aligned recordings such as MEG-MASC (see `neuroseq simulate "
+                            "--words`).")
+        check_disjoint({sp: [s.text for s in v] for sp, v in every.items()})
+        self.sentences = every[split]
+        self.counts = {sp: len(v) for sp, v in every.items()}
+        if not self.sentences:
+            raise DataError(f"no sentence segment in split {split!r} ({self.counts}); the "
+                            "corpus is too small for a sentence-disjoint split, or data.seconds "
+                            "is longer than the recordings allow.")
+        names = channel_vocab or list(dict.fromkeys(
+            n for r in corpus.ids for n in corpus.sensors(r).names))
+        self.channel_vocab = names
+        lookup = {n: i for i, n in enumerate(names)}
+        missing = {n for r in corpus.ids for n in corpus.sensors(r).names} - set(lookup)
+        if missing:
+            raise DataError(f"channels {sorted(missing)[:5]} are not in the run's channel "
+                            "vocabulary; decode recordings with the training sensors.")
+        self._sensors = {r: sensor_block(corpus.sensors(r), torch.tensor(
+            [lookup[n] for n in corpus.sensors(r).names])) for r in corpus.ids}
+        subjects = sorted({corpus.subject(r) for r in corpus.ids})
+        self.subject_map = {s: i for i, s in enumerate(subjects)}
+
+    @property
+    def texts(self) -> list[str]:
+        """The sentence of every item, in order."""
+        return [s.text for s in self.sentences]
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        s = self.sentences[i]
+        start = int(round((s.onset + self.tmin) * self.corpus.sfreq(s.recording)))
+        x = np.asarray(self.corpus.read(s.recording, start, start + self.width), np.float32)
+        return {"x": torch.from_numpy(x), "mask": torch.ones(x.shape[0], dtype=torch.bool),
+                "sensors": self._sensors[s.recording],
+                "subject": torch.tensor(self.subject_map[self.corpus.subject(s.recording)]),
+                "text": s.text, "key": f"{s.recording}@{s.onset:.3f}",
+                "onset": torch.tensor(s.onset + self.tmin)}
+
+
+class EventTextDataset(Dataset):
+    """Event-locked epochs described in words: each event value in ``descriptions`` (``{"face-
+    upright": "face upright", ...}``) gives a segment ``[onset + tmin, + seconds)`` of the
+    store's ``split`` whose text is its description.
+
+    This is classification read out as text: the few descriptions repeat in every split by
+    design, so the split is the store's (by time or subject), not by sentence; the honest
+    comparison is against the controls and a classifier that picks the description.
+    Items as :class:`SentenceDataset`'s, plus ``y`` (the description's index).
+    """
+
+    def __init__(self, corpus: Any, split: str, descriptions: dict[str, str], *,
+                 seconds: float = 0.8, tmin: float = -0.1,
+                 channel_vocab: list[str] | None = None) -> None:
+        from neuroseq.data.windows import EpochDataset
+
+        if not descriptions:
+            raise DataError("data.descriptions is empty; map event values to their text, e.g. "
+                            "{face-upright: face upright}.")
+        self.descriptions = {str(k): str(v) for k, v in descriptions.items()}
+        self.classes = sorted(set(self.descriptions.values()))
+        event_map = {k: self.classes.index(v) for k, v in self.descriptions.items()}
+        self.epochs = EpochDataset(corpus, event_map, tmin, tmin + seconds, split=split,
+                                   channel_vocab=channel_vocab)
+        self.channel_vocab = self.epochs.channel_vocab
+        self.counts = {split: len(self.epochs)}
+        self.split, self.tmin, self.sfreq = split, tmin, self.epochs.sfreq
+
+    @property
+    def texts(self) -> list[str]:
+        """The description of every item, in order."""
+        return [self.classes[y] for _, _, y in self.epochs.items]
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        rid, s, y = self.epochs.items[i]
+        item = self.epochs[i]
+        item["text"] = self.classes[y]
+        item["key"] = f"{rid}@{s}"
+        item["onset"] = torch.tensor(s / self.sfreq)
+        return item

@@ -1,0 +1,63 @@
+"""Text metrics, likelihood retrieval and the permutation test against controls."""
+
+import numpy as np
+import pytest
+
+from neuroseq.evaluation import text as tm
+
+REFS = ["the dog saw the man", "a king walked to the river", "she opened the old door",
+        "the horse found water"]
+
+
+def test_known_answers_perfect_and_unrelated_text():
+    per = tm.per_sentence(REFS, REFS, bertscore=False)
+    assert tm.corpus_scores(REFS, REFS, per) == pytest.approx(
+        {"bleu4": 100.0, "rouge_l": 1.0, "wer": 0.0, "exact_match": 1.0})
+    bad = ["zebra"] * len(REFS)
+    per_bad = tm.per_sentence(bad, REFS, bertscore=False)
+    c = tm.corpus_scores(bad, REFS, per_bad)
+    assert c["bleu4"] < 1 and c["rouge_l"] == 0 and c["wer"] == pytest.approx(1.0)
+    assert c["exact_match"] == 0
+    # shifting the hypotheses by one sentence breaks every metric
+    shifted = REFS[1:] + REFS[:1]
+    c2 = tm.corpus_scores(shifted, REFS, tm.per_sentence(shifted, REFS, bertscore=False))
+    assert c2["bleu4"] < 20 and c2["wer"] > 0.5
+
+
+def test_bertscore_offline_encoder_ranks_the_right_sentence_higher():
+    f_same = tm.bert_f1(REFS, REFS)
+    f_other = tm.bert_f1(REFS[1:] + REFS[:1], REFS)
+    assert (f_same > 0.99).all() and (f_other < f_same - 0.05).all()
+
+
+def test_likelihood_retrieval_known_answer_and_chance():
+    ll = np.array([[0.0, -5, -5], [-5, 0.0, -5], [-5, -5, 0.0], [0.0, -1, -2]])
+    truth = np.array([0, 1, 2, 2])
+    r = tm.likelihood_retrieval(ll, truth)
+    assert r["top1"] == 0.75 and r["mean_rank"] == pytest.approx((1 + 1 + 1 + 3) / 4)
+    assert r["chance_top1"] == pytest.approx(1 / 3)
+    tie = tm.likelihood_retrieval(np.zeros((3, 3)), np.arange(3))  # a constant scorer
+    assert tie["top1"] == 0.0  # ties count against the model
+
+
+def test_permutation_test_finds_a_planted_gain_and_not_a_null_one():
+    rng = np.random.default_rng(0)
+    control = rng.random(40)
+    assert tm.paired_permutation_p(control + 0.2 + 0.05 * rng.standard_normal(40), control) < 0.01
+    assert tm.paired_permutation_p(control + 0.05 * rng.standard_normal(40), control) > 0.05
+    # lower-is-better metrics (WER): a lower model beats the control
+    assert tm.paired_permutation_p(control - 0.3, control, higher_better=False) < 0.01
+
+
+def test_comparison_table_says_when_the_model_loses():
+    per_good = {"bleu4": np.full(30, 50.0), "rouge_l": np.full(30, 0.6), "wer": np.full(30, 0.3)}
+    per_bad = {"bleu4": np.full(30, 5.0), "rouge_l": np.full(30, 0.1), "wer": np.full(30, 0.9)}
+    per_good = {k: v + np.linspace(0, 1e-3, 30) for k, v in per_good.items()}
+
+    def arm(per):
+        return {"corpus": {k: float(np.mean(v)) for k, v in per.items()}, "per_sentence": per}
+
+    rows = tm.comparison_table({"model": arm(per_good), "noise": arm(per_bad)})
+    assert all(r["beats_all_controls"] for r in rows)
+    rows = tm.comparison_table({"model": arm(per_bad), "noise": arm(per_good)})
+    assert not any(r["beats_all_controls"] for r in rows)

@@ -1,0 +1,58 @@
+"""The brain-to-text model: shapes, sensor sets, LoRA adapters saved and loaded on their own."""
+
+import torch
+
+from neuroseq.data.sentences import SentenceDataset
+from neuroseq.data.store import Store
+from neuroseq.data.windows import pad_collate
+from neuroseq.models.brain2text import Brain2Text
+from neuroseq.models.meg_encoder import MEGEncoder
+
+
+def test_encoder_takes_any_sensor_set_and_ignores_padding(sentence_store):
+    ds = SentenceDataset(Store(sentence_store), "train", seconds=3.0)
+    b = pad_collate([ds[0], ds[1]])
+    enc = MEGEncoder("tiny").eval()
+    h = enc(b["x"], b["sensors"], b["mask"])
+    assert h.shape == (2, 150 // 4, 64)
+    # the same recordings with 20 padded (zero, masked) sensors give the same features
+    pad = {k: torch.nn.functional.pad(v, (0, 0, 0, 20) if v.ndim == 3 else (0, 20))
+           for k, v in b["sensors"].items()}
+    x = torch.nn.functional.pad(b["x"], (0, 0, 0, 20), value=7.0)
+    m = torch.nn.functional.pad(b["mask"], (0, 20))
+    torch.testing.assert_close(enc(x, pad, m), h, atol=1e-5, rtol=1e-5)
+    # half the sensors: still runs, different features
+    half = {k: v[:, :104] for k, v in b["sensors"].items()}
+    assert enc(b["x"][:, :104], half, b["mask"][:, :104]).shape == h.shape
+
+
+def test_lora_adapters_round_trip_and_only_they_are_trained(sentence_store, tiny_llm_dir,
+                                                             tmp_path):
+    ds = SentenceDataset(Store(sentence_store), "train", seconds=3.0)
+    b = pad_collate([ds[0], ds[1]])
+    torch.manual_seed(0)
+    m = Brain2Text({"preset": "tiny"}, {"preset": "tiny"}, {"name": str(tiny_llm_dir)})
+    m.attach_llm()
+    trainable = [n for n, p in m.llm.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    with torch.no_grad():
+        for n, p in m.llm.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)  # LoRA B starts at zero: make the adapters matter
+    m.eval()
+    meg = m.meg_embeddings(b)
+    ref = m.log_likelihood(meg, b["text"])
+    m.save_pretrained(tmp_path / "model")
+    assert (tmp_path / "model" / "adapter" / "adapter_config.json").is_file()
+    back = Brain2Text.from_pretrained(tmp_path / "model").eval()
+    torch.testing.assert_close(back.log_likelihood(back.meg_embeddings(b), b["text"]), ref)
+    # without the adapters (fresh LoRA, B = 0) the same weights score differently
+    fresh = Brain2Text.from_pretrained(tmp_path / "model", with_llm=False)
+    fresh.attach_llm()
+    fresh.load_state_dict(back.state_dict(), strict=False)
+    with torch.no_grad():
+        for n, p in fresh.llm.named_parameters():
+            if "lora_B" in n:
+                p.zero_()
+    fresh.eval()
+    assert not torch.allclose(fresh.log_likelihood(fresh.meg_embeddings(b), b["text"]), ref)

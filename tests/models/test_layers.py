@@ -1,0 +1,23 @@
+"""Shared layers: the single-query attention of a decode step."""
+
+import torch
+import torch.nn.functional as F
+
+from neuroseq.models.layers import one_query_attention
+
+
+def test_one_query_attention_matches_sdpa_with_and_without_mask() -> None:
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(5, 3, 1, 8, generator=g)
+    k, v = torch.randn(2, 5, 3, 11, 8, generator=g)
+    mask = torch.ones(1, 11, dtype=torch.bool)
+    mask[0, [0, 4, 7]] = False
+    for m in (None, mask):
+        ref = F.scaled_dot_product_attention(q, k, v, attn_mask=m)
+        torch.testing.assert_close(one_query_attention(q, k, v, m), ref)
+    # masked slots are ignored: changing them changes nothing
+    k2, v2 = k.clone(), v.clone()
+    k2[..., [0, 4, 7], :] += 100.0
+    v2[..., [0, 4, 7], :] -= 100.0
+    torch.testing.assert_close(one_query_attention(q, k2, v2, mask),
+                               one_query_attention(q, k, v, mask))
