@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from neuroseq.data.windows import sensor_block
-from neuroseq.data.words import SILENCE
+from neuroseq.data.words import clean_words
 from neuroseq.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -48,29 +48,20 @@ class Sentence:
         return " ".join(self.words)
 
 
-def _word_table(events: pd.DataFrame) -> pd.DataFrame:
-    ev = events[events["kind"] == "word"].sort_values("onset", kind="stable")
-    word = ev["value"].astype(str).str.strip().str.strip("'\"")
-    out = pd.DataFrame({"onset": ev["onset"].to_numpy(float), "word": word.to_numpy(),
-                        "sequence": ev["sequence_id"].to_numpy() if "sequence_id" in ev
-                        else np.full(len(ev), np.nan),
-                        "story": ev["story"].astype(str).to_numpy() if "story" in ev else ""})
-    return out[~out["word"].str.lower().isin(SILENCE)].reset_index(drop=True)
-
-
 def sentences(corpus: Any, rid: str, *, gap: float = 1.0) -> list[Sentence]:
     """The sentences of recording ``rid`` of ``corpus`` (a store or an in-memory corpus)."""
-    words = _word_table(corpus.events(rid))
+    words = clean_words(corpus.events(rid), lower=False, keep=("sequence_id", "story"))
     if words.empty:
         return []
-    if words["sequence"].notna().all():
-        starts = words["sequence"].ne(words["sequence"].shift()).to_numpy()
+    if words["sequence_id"].notna().all():
+        starts = words["sequence_id"].ne(words["sequence_id"].shift()).to_numpy()
     else:  # no sentence ids: a pause longer than `gap` ends a sentence
         starts = np.r_[True, np.diff(words["onset"].to_numpy()) > gap]
     out = []
     for _, grp in words.groupby(np.cumsum(starts), sort=True):
+        story = grp["story"].iloc[0]
         out.append(Sentence(rid, float(grp["onset"].iloc[0]), tuple(grp["word"]),
-                            str(grp["story"].iloc[0])))
+                            "" if pd.isna(story) else str(story)))
     return out
 
 

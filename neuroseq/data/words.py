@@ -28,12 +28,17 @@ from neuroseq.errors import DataError
 SILENCE = frozenset({"sp", "silence", "<sil>", ""})
 
 
-def clean_words(events: pd.DataFrame) -> pd.DataFrame:
-    """``onset`` and ``word`` of the word events, sorted, lower-cased, silences dropped."""
+def clean_words(events: pd.DataFrame, *, lower: bool = True,
+                keep: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``onset`` and ``word`` of the word events, sorted, lower-cased (unless ``lower=False``),
+    silences dropped; the events' columns named in ``keep`` ride along (NaN when absent)."""
     ev = events[events["kind"] == "word"].sort_values("onset", kind="stable")
-    words = ev["value"].astype(str).str.lower().str.strip().str.strip("'\"")
-    out = pd.DataFrame({"onset": ev["onset"].to_numpy(float), "word": words.to_numpy()})
-    return out[~out["word"].isin(SILENCE)].reset_index(drop=True)
+    words = ev["value"].astype(str).str.strip().str.strip("'\"")
+    out = pd.DataFrame({"onset": ev["onset"].to_numpy(float),
+                        "word": (words.str.lower() if lower else words).to_numpy()})
+    for col in keep:
+        out[col] = ev[col].to_numpy() if col in ev else np.nan
+    return out[~out["word"].str.lower().isin(SILENCE)].reset_index(drop=True)
 
 
 @dataclass(frozen=True)

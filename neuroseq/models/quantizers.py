@@ -31,7 +31,7 @@ class ResidualQuantizer(nn.Module):
         super().__init__()
         from vector_quantize_pytorch import VectorQuantize
 
-        self.codebook_size = codebook_size
+        self.codebook_size, self.diversity_weight = codebook_size, diversity_weight
         self.levels = nn.ModuleList(
             VectorQuantize(dim=dim, codebook_size=codebook_size, codebook_dim=codebook_dim,
                            decay=decay, kmeans_init=True, kmeans_iters=kmeans_iters,
@@ -58,15 +58,8 @@ class ResidualQuantizer(nn.Module):
         return out, torch.stack(codes, -1), parts
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        residual, out = z, torch.zeros_like(z)
-        codes, loss = [], z.new_zeros(())
-        for vq in self.levels:
-            q, idx, commit = vq(residual)
-            residual = residual - q.detach()
-            out = out + q
-            codes.append(idx)
-            loss = loss + commit.sum()
-        return out, torch.stack(codes, -1), loss
+        q, codes, parts = self.losses(z)
+        return q, codes, parts["commitment"] + self.diversity_weight * parts["diversity"]
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """``codes[N, T, n_q]`` → ``[N, T, dim]``."""

@@ -175,12 +175,11 @@ def _other_sentence(texts: list[str], seed: int) -> list[int]:
 
 
 @torch.no_grad()
-def decode_arms(model: Brain2Text, ds: Any, dec: dict[str, Any], batch_size: int
-                ) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
-    """Decoded text of every item per arm (model, noise, shuffled MEG, LLM only) and each
-    arm's log-likelihood matrix over the distinct sentences of ``ds``."""
+def decode_arms(model: Brain2Text, ds: Any, texts: list[str], dec: dict[str, Any],
+                batch_size: int) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
+    """Decoded text of every item of ``ds`` (whose texts are ``texts``) per arm (model, noise,
+    shuffled MEG, LLM only) and each arm's log-likelihood matrix over the distinct texts."""
     model.eval()
-    texts = [ds[i]["text"] for i in range(len(ds))]
     cands = sorted(set(texts))
     perm = _other_sentence(texts, int(dec["seed"]))
     gen_kw = {k: dec[k] for k in ("max_new_tokens", "num_beams", "do_sample", "temperature",
@@ -231,11 +230,11 @@ def evaluate_text(ctx: RunContext, model: Brain2Text, sets: dict[str, Any]) -> d
         raise NeuroseqError("no test sentences: the corpus is too small for a sentence-disjoint "
                             "split with a test part.")
     dec = ctx.cfg["decode"]
-    ds = sets["test"]
+    ds, refs = sets["test"], sets["test"].texts
     if dec.get("max_test"):
-        ds = torch.utils.data.Subset(ds, range(min(int(dec["max_test"]), len(ds))))
-    refs = [ds[i]["text"] for i in range(len(ds))]
-    hyps, ll = decode_arms(model, ds, dec, int(ctx.cfg["data"]["batch_size"]))
+        n = min(int(dec["max_test"]), len(ds))
+        ds, refs = torch.utils.data.Subset(ds, range(n)), refs[:n]
+    hyps, ll = decode_arms(model, ds, refs, dec, int(ctx.cfg["data"]["batch_size"]))
     events = bool(ctx.cfg["data"].get("descriptions"))
     if events and not dec.get("max_test"):  # a classifier picking the description: a baseline
         hyps["classifier"] = classifier_baseline(sets, ctx.train.seed)
