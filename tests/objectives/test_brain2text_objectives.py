@@ -15,6 +15,7 @@ from neuroseq.objectives.brain2text import (
     MaskedReconstruction,
     QuantizerFit,
     TextLoss,
+    frame_mask,
 )
 
 
@@ -50,6 +51,16 @@ def test_masked_reconstruction_beats_the_zero_prediction_only_on_structured_inpu
     losses, m = _fit(model, MaskedReconstruction(0.5), batch, 40)
     assert losses[-1] < 0.8 * losses[0]
     assert m["r2"] > 0.1  # better than predicting zero on the hidden frames
+    # checked apart from the objective: the hidden frames' reconstruction against the signal
+    model.eval()
+    hidden = frame_mask(len(batch["x"]), 37, 0.5, torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        rec = model.encoder.reconstruct(model.encoder(batch["x"], batch["sensors"],
+                                                      batch["mask"], hidden),
+                                        batch["sensors"], batch["mask"])
+    sel = hidden.repeat_interleave(4, -1)[:, None, :].expand_as(rec)
+    x = batch["x"][..., : rec.shape[-1]]
+    assert 1 - ((rec - x) ** 2)[sel].mean() / (x ** 2)[sel].mean() > 0.15
     # white noise in place of the MEG: the hidden frames cannot be predicted from the rest
     noise = batch | {"x": torch.randn(batch["x"].shape, generator=torch.Generator().manual_seed(0))}
     _, m0 = _fit(_model(), MaskedReconstruction(0.5), noise, 40)
@@ -63,6 +74,11 @@ def test_quantizer_fit_uses_codes_and_reconstructs_frozen_features(batch):
     losses, m = _fit(model, QuantizerFit(0.25), batch, 30)
     assert losses[-1] < losses[0]
     assert float(m["recon_rel"]) < 0.5  # well below the features' variance
+    model.eval()
+    with torch.no_grad():  # each sample's own features, not another sample's
+        q, _, _, h = model.quantize(batch)
+        rec = model.post_vq(q)
+    assert ((rec - h) ** 2).mean() < 0.6 * ((rec - h.roll(1, 0)) ** 2).mean()
     assert all(float(m[f"perplexity_{i}"]) > 2 for i in range(4))  # several codes in use
     for k, v in model.encoder.state_dict().items():
         assert torch.equal(v, before[k]), k  # frozen encoder unchanged
