@@ -1,11 +1,14 @@
 """Brain-to-text on simulated word corpora, beside its controls; phase-3 speed and memory.
 
 (A) Decoding.  Two corpora in MEG-MASC's layout (``neuroseq simulate --words``: KIT-208,
-    every subject hears the same story, sentences drawn from a small vocabulary so they share
-    words): one where each word type evokes its own response, one where words evoke nothing
-    (``--evoked-scale 0``).  Each is prepared at 50 Hz and trained through the three phases
-    with the same budget (``configs/brain2text_tiny.yaml``: encoder masked autoencoding, RVQ
-    with the encoder frozen, LLM loss with LoRA); the finetune stage decodes the test split's
+    4 subjects hear the same story of 600 sentences of 3–5 words drawn from 40 word types, so
+    sentences share words): one where each word type evokes its own response
+    (``--evoked-scale``, 6 by default), one where words evoke nothing (scale 0).  Each is
+    prepared at 50 Hz and trained through the three phases with the same budget
+    (``configs/brain2text_tiny.yaml``, 1000 / 400 / 4000 steps: encoder masked autoencoding,
+    RVQ with the encoder frozen, LLM loss with LoRA; ``--mode single``: phase 3 alone from
+    scratch; ``--encoder megxl``: a tiny MEG-XL pretrained on the corpus in place of phase 1
+    and the convolutional encoder); the finetune stage decodes the test split's
     sentences (sentence-disjoint: none was seen in training) free-running, beside the three
     controls — noise input, the MEG of another sentence, the LLM with an empty MEG block — with
     BLEU-4, ROUGE-L, WER, BERTScore (all-MiniLM-L6-v2), a paired permutation test over
@@ -41,6 +44,20 @@ from typing import Any
 os.environ.setdefault("NEUROSEQ_PROGRESS", "off")
 ARMS = ("model", "noise", "shuffled", "llm_only")
 
+LORA_DESC = {True: "rank 8 on the query and value projections",
+             False: "rank 16 on every projection"}
+
+
+def encoder_desc(res: dict[str, Any]) -> str:
+    """The MEG encoder and how it was trained, in words."""
+    single = res.get("mode") == "single"
+    if res.get("encoder") == "megxl":
+        return ("a tiny MEG-XL backbone pretrained on the corpus by masked-token prediction "
+                + ("(then trained with the rest in the single phase)" if single else
+                   "(in place of phase 1; frozen in phase 2, trained in phase 3)"))
+    return ("the convolutional encoder, " + ("trained from scratch in the single phase"
+                                            if single else "phase 1: masked autoencoding"))
+
 
 def _neuroseq(*args: Any) -> None:
     subprocess.run([sys.executable, "-m", "neuroseq.cli", *map(str, args)], check=True,
@@ -52,7 +69,8 @@ def corpus(root: Path, name: str, evoked: float, a: argparse.Namespace) -> Path:
     store = root / f"{name}_{evoked:g}.zarr"
     if not store.exists():
         _neuroseq("simulate", "--words", "--subjects", a.subjects, "--sentences", a.sentences,
-                  "--vocab", a.vocab, "--sfreq", 100, "--evoked-scale", evoked, "--seed", 0,
+                  "--vocab", a.vocab, "--sentence-words", a.sentence_words, "--sfreq", 100,
+                  "--evoked-scale", evoked, "--seed", 0,
                   "--overwrite", "-o", root / f"bids_{name}_{evoked:g}")
         _neuroseq("prepare", root / f"bids_{name}_{evoked:g}", "-o", store, "--resample", 50,
                   "--h-freq", 20, "--clip", 5, "--split", "none")
@@ -61,19 +79,33 @@ def corpus(root: Path, name: str, evoked: float, a: argparse.Namespace) -> Path:
 
 def train_phases(root: Path, name: str, store: Path, llm: str, a: argparse.Namespace,
                  config: str = "configs/brain2text_tiny.yaml") -> dict[str, Any]:
-    """Phases 1–3 with the same budget; the finetune stage's results."""
+    """Phases 1–3 (or, ``--mode single``, phase 3 alone from scratch) with the same budget;
+    the finetune stage's results."""
     cfg = ["--config", config, f"data.store={store}", f"llm.name={llm}",
            f"train.seed={a.seed}", "train.val_check_interval=100000", *a.set]
-    p1, p2, p3 = (root / f"{name}_p{i}" for i in (1, 2, 3))
+    tag = f"_{a.tag}" if a.tag else ""  # variants share the corpora, not the runs
+    p1, p2, p3 = (root / f"{name}{tag}_p{i}" for i in (1, 2, 3))
     t0 = time.perf_counter()
-    _neuroseq("pretrain", *cfg, f"train.max_steps={a.steps1}", "-o", p1)
-    _neuroseq("pretrain", "--stage", "quantize", *cfg, f"train.max_steps={a.steps2}",
-              f"model.from_run={p1}", "-o", p2)
-    _neuroseq("finetune", *cfg, f"train.max_steps={a.steps3}", f"model.from_run={p2}",
-              f"optim.lr={a.lr3}", "-o", p3)
+    phased = a.mode == "phased"
+    if a.encoder == "megxl":  # its phase 1 is MEG-XL's own masked-token pretraining
+        _neuroseq("pretrain", "--config", "configs/megxl_tiny.yaml", f"data.store={store}",
+                  f"train.seed={a.seed}", f"train.max_steps={a.steps1}",
+                  "train.val_check_interval=100000", "-o", p1)
+        cfg += ["model.encoder.kind=megxl", f"model.encoder.from_run={p1}"]
+        if phased:
+            _neuroseq("pretrain", "--stage", "quantize", *cfg, f"train.max_steps={a.steps2}",
+                      "-o", p2)
+    elif phased:
+        _neuroseq("pretrain", *cfg, f"train.max_steps={a.steps1}", "-o", p1)
+        _neuroseq("pretrain", "--stage", "quantize", *cfg, f"train.max_steps={a.steps2}",
+                  f"model.from_run={p1}", "-o", p2)
+    _neuroseq("finetune", *cfg, f"train.max_steps={a.steps3}", f"optim.lr={a.lr3}",
+              *([f"model.from_run={p2}"] if phased else []), "-o", p3)
     res = json.loads((p3 / "results.json").read_text())
     res["wall_s"] = round(time.perf_counter() - t0, 1)
-    res["steps"] = {"phase1": a.steps1, "phase2": a.steps2, "phase3": a.steps3}
+    res["steps"] = {"phase1": a.steps1, "phase2": a.steps2, "phase3": a.steps3} if phased \
+        else {"megxl_pretraining": a.steps1, "phase3": a.steps3} if a.encoder == "megxl" \
+        else {"phase3 (single phase)": a.steps3}
     return res
 
 
@@ -137,13 +169,23 @@ def markdown(res: dict[str, Any]) -> str:
              "sentence-disjoint: no test sentence was seen in training")
     lines = [f"# Brain-to-text on {'the real sample EEG' if eeg else 'simulated word corpora'} "
              "(CPU)", "",
-             f"Command: `{res['command']}`.  Seed {res['seed']}; LLM: {res['llm_desc']}.", "",
+             f"Command: `{res['command']}`.  Seed {res['seed']}; LLM: {res['llm_desc']}; "
+             f"MEG encoder: {encoder_desc(res)}.  Configuration: "
+             f"`configs/{'brain2text_eeg_tiny' if eeg else 'brain2text_tiny'}.yaml` (LoRA "
+             f"{LORA_DESC[eeg]})"
+             + (f", overrides `{' '.join(res['overrides'])}`" if res.get("overrides") else "")
+             + ".", "",
              f"Free-running decoding (never teacher-forced) of the **test split** ({split}); "
              "each control is the same trained model fed noise, fed the brain data of another "
              "text, or given an empty MEG block (the LLM alone). p: one-sided paired "
-             "permutation test over segments (9 999 resamples) that the model beats the arm. "
+             "permutation test over the distinct texts (each segment's difference averaged "
+             "within its text first, so a sentence heard by several subjects counts once; "
+             "9 999 resamples, exact when fewer sign flips exist) that the model beats the arm. "
              "BLEU-4 and WER are corpus-level (sacrebleu, jiwer); ROUGE-L, BERTScore "
-             "(all-MiniLM-L6-v2) and exact match are means.", ""]
+             "(all-MiniLM-L6-v2), exact match and retrieval top-1 (the true text ranked first "
+             "among all distinct test texts by the arm's likelihood; chance below) are means. "
+             "Whole-sentence exact match is not a row for sentences: no arm reaches it at this "
+             "scale (it is in the JSON).", ""]
     for name, r in res["corpora"].items():
         lines += [f"## {name}: {r['n_segments']} test segments, {r['n_sentences']} distinct "
                   f"texts; phases {r['steps']} steps; {r['wall_s']} s", "",
@@ -158,7 +200,8 @@ def markdown(res: dict[str, Any]) -> str:
             arrow = "↑" if row["higher_is_better"] else "↓"
             vals = " | ".join(f"{row[a]:.3f}" for a in ARMS)
             ps = " | ".join(f"{row[f'p_vs_{a}']:.4f}" for a in ARMS[1:])
-            extra = f" {row['classifier']:.3f} | {row['p_vs_classifier']:.4f} |" if clf else ""
+            extra = (f" {row['classifier']:.3f} | {row['p_vs_classifier']:.4f} |"
+                     if row.get("classifier") is not None else " — | — |") if clf else ""
             lines.append(f"| {row['metric']} {arrow} | {vals} | {ps} | "
                          f"{'**yes**' if row['beats_all_controls'] else 'no'} |{extra}")
         ret = {a: r["arms"][a]["retrieval"] for a in ARMS}
@@ -192,16 +235,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--subjects", type=int, default=6)
-    ap.add_argument("--sentences", type=int, default=100)
+    ap.add_argument("--subjects", type=int, default=4)
+    ap.add_argument("--sentences", type=int, default=600)
     ap.add_argument("--vocab", type=int, default=40)
+    ap.add_argument("--sentence-words", default="3,5",
+                    help="fewest and most words of a simulated sentence, MIN,MAX")
     ap.add_argument("--steps1", type=int, default=None)
     ap.add_argument("--steps2", type=int, default=None)
     ap.add_argument("--steps3", type=int, default=None)
     ap.add_argument("--lr3", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--llm", default="tiny", help="tiny | smollm2 | a model directory")
-    ap.add_argument("--evoked-scale", type=float, default=1.0,
+    ap.add_argument("--mode", choices=("phased", "single"), default="phased",
+                    help="single: phase 3 alone, everything trained from scratch")
+    ap.add_argument("--encoder", choices=("conv", "megxl"), default="conv",
+                    help="megxl: a tiny MEG-XL pretrained on the corpus (configs/megxl_tiny."
+                         "yaml, --steps1 steps) is the encoder, in place of phase 1")
+    ap.add_argument("--evoked-scale", type=float, default=6.0,
                     help="size of the word responses in the first corpus (simulator units)")
     ap.add_argument("--set", nargs="*", default=[],
                     help="extra configuration overrides for every phase (key.sub=value)")
@@ -211,12 +261,20 @@ def main() -> None:
     ap.add_argument("--eeg", action="store_true",
                     help="(C) instead: the real sample EEG's epochs described in words")
     ap.add_argument("--out", default="runs/bench_brain2text")
+    ap.add_argument("--render", metavar="JSON",
+                    help="only rewrite the Markdown table beside a results JSON of this script")
     a = ap.parse_args()
+    if a.render:
+        from neuroseq.atomic import write_text_atomic
+
+        src = Path(a.render)
+        write_text_atomic(src.with_suffix(".md"), markdown(json.loads(src.read_text())))
+        return
     if a.quick:
         a.subjects, a.sentences = 2, 60
-    a.steps1 = a.steps1 or (100 if a.quick else 400)
-    a.steps2 = a.steps2 or (50 if a.quick else 200)
-    a.steps3 = a.steps3 or (150 if a.quick else 800)
+    a.steps1 = a.steps1 or (100 if a.quick else 1000)
+    a.steps2 = a.steps2 or (50 if a.quick else 400)
+    a.steps3 = a.steps3 or (150 if a.quick else 4000)
     root = Path(a.out)
     root.mkdir(parents=True, exist_ok=True)
     from neuroseq.data.simulate_words import WORDS
@@ -226,11 +284,12 @@ def main() -> None:
     llm = tiny if a.llm == "tiny" else a.llm
     res: dict[str, Any] = {
         "command": "python benchmarks/bench_brain2text.py " + " ".join(sys.argv[1:]),
-        "seed": a.seed, "llm": a.llm,
+        "seed": a.seed, "llm": a.llm, "encoder": a.encoder, "mode": a.mode,
         "llm_desc": "a small random Llama (2 layers, width 48, word-level tokenizer), frozen but "
                     "for LoRA" if a.llm == "tiny" else a.llm,
         "corpus": {"subjects": a.subjects, "sentences": a.sentences, "vocab": a.vocab,
-                   "evoked_scale": a.evoked_scale}, "overrides": a.set,
+                   "sentence_words": a.sentence_words, "evoked_scale": a.evoked_scale},
+        "overrides": a.set,
         "corpora": {}}
     if a.eeg:
         res["corpora"]["real sample EEG, described epochs"] = eeg_part(root, a)

@@ -183,6 +183,8 @@ def prepare(inputs: tuple[str, ...], out: str, resample: float | None, l_freq: f
               help="--words: sentences in the story.")
 @click.option("--vocab", type=int, default=60, show_default=True,
               help="--words: word types the sentences are drawn from.")
+@click.option("--sentence-words", default="5,9", show_default=True,
+              help="--words: fewest and most words of a sentence, MIN,MAX.")
 @click.option("--evoked-scale", type=float, default=1.0, show_default=True,
               help="--words: size of the word responses (0: words evoke nothing).")
 @click.option("--overwrite", is_flag=True, help="--words: replace a non-empty --out.")
@@ -191,7 +193,7 @@ def prepare(inputs: tuple[str, ...], out: str, resample: float | None, l_freq: f
 @click.option("--psd", type=click.Path(), default=None, help="Also save a PSD plot (PNG).")
 def simulate(modality: str, duration: float, sfreq: float, seed: int, conditions: str,
              background: str, subject: str, words: bool, subjects: int, sentences: int,
-             vocab: int, evoked_scale: float, overwrite: bool, out: str,
+             vocab: int, sentence_words: str, evoked_scale: float, overwrite: bool, out: str,
              psd: str | None) -> None:
     """Simulate MEG (306-channel MEGIN geometry) or EEG with evoked responses, to .fif; or,
     with --words, a word corpus in MEG-MASC's BIDS layout."""
@@ -203,12 +205,20 @@ def simulate(modality: str, duration: float, sfreq: float, seed: int, conditions
         if not 2 <= vocab <= len(WORDS):
             raise click.BadParameter(f"must be in 2…{len(WORDS)}, got {vocab}.",
                                      param_hint="--vocab")
+        try:
+            lengths = tuple(int(v) for v in sentence_words.split(","))
+        except ValueError:
+            lengths = ()
+        if len(lengths) != 2 or not 1 <= lengths[0] <= lengths[1]:
+            raise click.BadParameter(f"must be MIN,MAX with 1 <= MIN <= MAX, got "
+                                     f"{sentence_words!r}.", param_hint="--sentence-words")
         if subjects < 1 or sentences < 1 or evoked_scale < 0:
             raise click.UsageError("--subjects and --sentences must be >= 1 and "
                                    "--evoked-scale >= 0.")
         files = write_word_corpus(out, n_subjects=subjects, n_sentences=sentences,
                                   n_words=vocab, sfreq=sfreq, seed=seed,
-                                  evoked_scale=evoked_scale, overwrite=overwrite)
+                                  evoked_scale=evoked_scale, lengths=lengths,
+                                  overwrite=overwrite)
         click.echo(f"word corpus (MEG-MASC layout) at {out}: "
                    + ", ".join(str(f.relative_to(out)) for f in files))
         return

@@ -99,7 +99,8 @@ def finetune(config: str | None, out: str | None, no_resume: bool, linear_probe:
                    "controls: noise, shuffled MEG, LLM only)")
         click.echo(f"{'metric':<12}" + "".join(f"{a:>12}" for a in arms) + "  beats controls")
         for row in res["table"]:
-            click.echo(f"{row['metric']:<12}" + "".join(f"{row[a]:>12.3f}" for a in arms) +
+            click.echo(f"{row['metric']:<12}" + "".join(
+                f"{row[a]:>12.3f}" if row[a] is not None else f"{'—':>12}" for a in arms) +
                        f"  {'yes' if row['beats_all_controls'] else 'no'}")
         ret = res["arms"]["model"]["retrieval"]
         click.echo(f"retrieval by likelihood: top-1 {ret['top1']:.3f} (chance "

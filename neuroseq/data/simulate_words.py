@@ -183,7 +183,8 @@ def _write_sidecars(raw: Any, rows: list[dict[str, Any]], stem: Path) -> None:
 
 def write_word_corpus(root: str | Path, *, n_subjects: int = 2, n_sentences: int = 40,
                       n_words: int = 60, sfreq: float = 250.0, seed: int = 0,
-                      evoked_scale: float = 1.0, overwrite: bool = False) -> list[Path]:
+                      evoked_scale: float = 1.0, lengths: tuple[int, int] = (5, 9),
+                      overwrite: bool = False) -> list[Path]:
     """Write a MEG-MASC-layout BIDS tree (``sub-XX/ses-0/meg/sub-XX_ses-0_task-0_meg.fif``
     with ``_events.tsv``, ``_channels.tsv``, ``_meg.json``; ``participants.tsv``,
     ``dataset_description.json`` and the story's text under ``stimuli/``) and return the MEG
@@ -199,7 +200,7 @@ def write_word_corpus(root: str | Path, *, n_subjects: int = 2, n_sentences: int
         if not overwrite:
             raise DataError(f"{root} is not empty; choose another --out or pass --overwrite.")
         shutil.rmtree(root)
-    story = make_story(n_sentences, n_words, seed=seed)
+    story = make_story(n_sentences, n_words, seed=seed, lengths=lengths)
     files = []
     for s in range(n_subjects):
         sub = f"{s + 1:02d}"

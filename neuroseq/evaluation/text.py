@@ -16,9 +16,10 @@ import numpy as np
 
 from neuroseq.errors import MissingPackageError
 
-#: metric → whether higher is better
+#: metric → whether higher is better (``retrieval_top1``: the true text ranked first among
+#: all test texts by likelihood, :func:`likelihood_retrieval`)
 METRICS = {"bleu4": True, "rouge_l": True, "wer": False, "bertscore": True,
-           "exact_match": True}
+           "exact_match": True, "retrieval_top1": True}
 
 
 def minilm_path() -> str:
@@ -83,12 +84,21 @@ def corpus_scores(hyps: list[str], refs: list[str], per: dict[str, np.ndarray]
 
 
 def paired_permutation_p(model: np.ndarray, control: np.ndarray, higher_better: bool = True,
-                         n_resamples: int = 9999, seed: int = 0) -> float:
-    """One-sided p-value that ``model`` beats ``control`` sentence by sentence (sign-flip
-    permutation test of the mean paired difference, ``scipy.stats.permutation_test``)."""
+                         n_resamples: int = 9999, seed: int = 0,
+                         groups: list[str] | np.ndarray | None = None) -> float:
+    """One-sided p-value that ``model`` beats ``control`` item by item (sign-flip permutation
+    test of the mean paired difference, ``scipy.stats.permutation_test``).  With ``groups``
+    (e.g. each segment's sentence), the differences are first averaged within each group and
+    the groups are what is permuted: segments of one sentence (its copies across subjects) are
+    not independent evidence."""
     from scipy.stats import permutation_test
 
     d = (model - control) if higher_better else (control - model)
+    if groups is not None:
+        g = np.asarray(groups)
+        if len(g) != len(d):
+            raise ValueError(f"{len(g)} group labels for {len(d)} paired differences.")
+        d = np.array([d[g == k].mean() for k in dict.fromkeys(g.tolist())])
     if np.allclose(d, 0):
         return 1.0
     res = permutation_test((d,), np.mean, permutation_type="samples",
@@ -106,30 +116,42 @@ def likelihood_retrieval(ll: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     ranks = (ll >= true[:, None]).sum(1) - 1  # 0 = best
     return {"top1": float((ranks == 0).mean()), "top5": float((ranks < 5).mean()),
             "mean_rank": float(ranks.mean() + 1), "chance_top1": 1.0 / n,
-            "chance_top5": min(5, n) / n, "chance_mean_rank": (n + 1) / 2, "n_candidates": n}
+            "chance_top5": min(5, n) / n, "chance_mean_rank": (n + 1) / 2, "n_candidates": n,
+            "ranks": (ranks + 1).tolist()}
 
 
 def comparison_table(arms: dict[str, dict[str, Any]], model_arm: str = "model",
-                     controls: list[str] | None = None) -> list[dict[str, Any]]:
+                     controls: list[str] | None = None, metrics: list[str] | None = None,
+                     groups: list[str] | None = None) -> list[dict[str, Any]]:
     """Rows ``{metric, <arm>: value…, p_vs_<arm>…, beats_all_controls}`` from per-arm
-    ``{"corpus": {...}, "per_sentence": {...}}``; ``beats_all_controls``: better than every arm
-    of ``controls`` (default: every other arm) with p < 0.05 (other arms, such as a baseline
-    classifier, get their p-value but do not count)."""
+    ``{"corpus": {...}, "per_sentence": {...}}``, for ``metrics`` (default: every metric of
+    :data:`METRICS` the model arm has); ``beats_all_controls``: better than every arm of
+    ``controls`` (default: every other arm) with p < 0.05 (other arms, such as a baseline
+    classifier, get their p-value but do not count; an arm without the metric gets None).
+    ``groups``: each item's sentence, for a permutation test over sentences
+    (:func:`paired_permutation_p`)."""
     controls = [a for a in arms if a != model_arm] if controls is None else controls
     rows = []
     m = arms[model_arm]
-    for metric, higher in METRICS.items():
+    for metric in metrics or list(METRICS):
+        higher = METRICS[metric]
         if metric not in m["corpus"]:
             continue
         row: dict[str, Any] = {"metric": metric, "higher_is_better": higher}
         for name, a in arms.items():
-            row[name] = a["corpus"][metric]
+            row[name] = a["corpus"].get(metric)
         beats = True
         for name, a in arms.items():
             if name == model_arm:
                 continue
+            if metric not in a["corpus"]:
+                if name in controls:
+                    raise ValueError(f"control {name!r} has no {metric!r}.")
+                row[f"p_vs_{name}"] = None
+                continue
             p = paired_permutation_p(np.asarray(m["per_sentence"][metric]),
-                                     np.asarray(a["per_sentence"][metric]), higher)
+                                     np.asarray(a["per_sentence"][metric]), higher,
+                                     groups=groups)
             row[f"p_vs_{name}"] = p
             better = m["corpus"][metric] > a["corpus"][metric] if higher else \
                 m["corpus"][metric] < a["corpus"][metric]

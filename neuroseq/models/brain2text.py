@@ -37,13 +37,35 @@ QUANTIZER_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+ENCODERS = ("conv", "megxl")
+
+
+def build_encoder(cfg: dict[str, Any]) -> nn.Module:
+    """The MEG encoder named by ``cfg["kind"]`` (see :class:`Brain2Text`)."""
+    c = dict(cfg)
+    kind = c.pop("kind", "conv")
+    if kind == "conv":
+        return MEGEncoder(**c)
+    if kind == "megxl":
+        from neuroseq.models.megxl_encoder import MEGXLEncoder
+
+        if not c.get("from_run"):
+            raise ValueError("model.encoder.kind=megxl needs model.encoder.from_run=MEGXL_RUN "
+                             "(a `neuroseq pretrain` MEG-XL run).")
+        c.pop("preset", None)
+        return MEGXLEncoder(**c)
+    raise ValueError(f"unknown encoder kind {kind!r}; known: {ENCODERS}.")
+
+
 class Brain2Text(nn.Module):
     """The whole model; the LLM is attached for the text phase (:meth:`attach_llm`).
 
     Parameters
     ----------
     encoder : dict
-        :class:`MEGEncoder` arguments (``preset`` and overrides).
+        ``kind``: ``conv`` (default, :class:`MEGEncoder`: ``preset`` and overrides) or
+        ``megxl`` (:class:`~neuroseq.models.megxl_encoder.MEGXLEncoder`: ``from_run``, a MEG-XL
+        run, and ``n_queries``).
     quantizer : dict
         ``preset`` (``paper`` / ``tiny``) and overrides of ``n_q``, ``codebook_size``, ``dim``;
         ``diversity_weight`` (codebook-usage entropy loss weight).
@@ -56,7 +78,7 @@ class Brain2Text(nn.Module):
                  llm: dict[str, Any]) -> None:
         super().__init__()
         self.config = {"encoder": dict(encoder), "quantizer": dict(quantizer), "llm": dict(llm)}
-        self.encoder = MEGEncoder(**encoder)
+        self.encoder = build_encoder(encoder)
         q = dict(quantizer)
         q = QUANTIZER_PRESETS[q.pop("preset", "tiny")] | q
         self.diversity_weight = float(q.pop("diversity_weight", 0.0))

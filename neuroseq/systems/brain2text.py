@@ -8,7 +8,9 @@ such numbers are not trusted).  Data: one fixed-length segment per sentence
 
 Stages, all through the usual verbs:
 
-- ``pretrain`` (phase 1): masked-autoencoder pretraining of the MEG encoder;
+- ``pretrain`` (phase 1): masked-autoencoder pretraining of the MEG encoder (with
+  ``model.encoder.kind=megxl`` the encoder is a MEG-XL run's backbone, pretrained by MEG-XL, and
+  phase 1 is skipped);
 - ``quantize`` (phase 2, ``neuroseq pretrain --stage quantize model.from_run=PHASE1``): the
   residual VQ on the frozen encoder's features;
 - ``finetune`` (phase 3): the LLM's loss on the sentence text, LLM frozen but for LoRA;
@@ -47,7 +49,7 @@ from neuroseq.training.run import RunContext, Stage, System
 DEFAULTS: dict[str, Any] = {
     "data": {"seconds": 4.0, "tmin": -0.2, "split_salt": "42", "stories": None, "gap": 1.0,
              "descriptions": None},
-    "model": {"kind": "brain2text", "encoder": {"preset": "paper"},
+    "model": {"kind": "brain2text", "encoder": {"kind": "conv", "preset": "paper"},
               "quantizer": {"preset": "paper", "diversity_weight": 0.1}, "from_run": None},
     "llm": {"name": "smollm2", "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
             "lora_targets": None},
@@ -106,22 +108,41 @@ def _from_run(ctx: RunContext, need_llm: bool) -> Brain2Text | None:
     if not (path / "config.json").is_file():
         raise NeuroseqError(f"model.from_run={src} is not a finished brain2text run "
                             "(model/config.json missing).")
-    return Brain2Text.from_pretrained(path, with_llm=need_llm, llm=ctx.cfg["llm"])
+    return _checked(ctx, Brain2Text.from_pretrained(path, with_llm=need_llm, llm=ctx.cfg["llm"]))
+
+
+def _checked(ctx: RunContext, model: Brain2Text) -> Brain2Text:
+    """``model``, once its encoder's sampling rate (a MEG-XL codec's) matches the store's."""
+    want, have = getattr(model.encoder, "sfreq", None), ctx.store.sfreq(ctx.store.ids[0])
+    if want is not None and abs(float(want) - float(have)) > 1e-6:
+        raise DataError(f"the MEG-XL encoder's codec was trained at {want:g} Hz but "
+                        f"data.store={ctx.store.path} is at {have:g} Hz; prepare the store "
+                        f"with --resample {want:g} or use a MEG-XL run trained at {have:g} Hz.")
+    return model
 
 
 def _fresh(ctx: RunContext) -> Brain2Text:
     m = ctx.cfg["model"]
-    return Brain2Text(dict(m["encoder"]), dict(m["quantizer"]), dict(ctx.cfg["llm"]))
+    return _checked(ctx, Brain2Text(dict(m["encoder"]), dict(m["quantizer"]),
+                                    dict(ctx.cfg["llm"])))
 
 
 def pretrain_model(ctx: RunContext) -> Brain2Text:
     """Phase 1: a fresh model (or ``model.from_run``'s, to continue)."""
+    if ctx.cfg["model"]["encoder"].get("kind", "conv") == "megxl":
+        raise NeuroseqError("model.encoder.kind=megxl is pretrained by MEG-XL's masked-token "
+                            "objective, not by phase 1: run `neuroseq pretrain --stage quantize` "
+                            "(phase 2) or `neuroseq finetune` (single phase) with "
+                            "model.encoder.from_run=MEGXL_RUN.")
     return _from_run(ctx, need_llm=False) or _fresh(ctx)
 
 
 def quantize_model(ctx: RunContext) -> Brain2Text:
-    """Phase 2: the phase-1 run's model (``model.from_run``), encoder frozen by the groups."""
+    """Phase 2: the phase-1 run's model (``model.from_run``), or a fresh one over a MEG-XL
+    backbone (``model.encoder.kind=megxl``); the encoder frozen by the groups."""
     model = _from_run(ctx, need_llm=False)
+    if model is None and ctx.cfg["model"]["encoder"].get("kind", "conv") == "megxl":
+        model = _fresh(ctx)
     if model is None:
         raise NeuroseqError("the quantize stage (phase 2) fits the RVQ on a pretrained encoder: "
                             "set model.from_run=RUN (a `neuroseq pretrain` brain2text run).")
@@ -157,6 +178,12 @@ def finetune_objective(ctx: RunContext) -> TextLoss:
 
 #: the three controls every table has beside the model
 CONTROLS = ("noise", "shuffled", "llm_only")
+#: the table's metrics for sentences (exact match of a whole sentence is left out: no arm
+#: reaches it at our scale, so it can separate nothing) and for described events (where the
+#: texts are a closed set and exact match is the accuracy of the description)
+TABLE_METRICS = {False: ["bleu4", "rouge_l", "wer", "bertscore", "retrieval_top1"],
+                 True: ["bleu4", "rouge_l", "wer", "bertscore", "exact_match",
+                        "retrieval_top1"]}
 
 
 def _other_sentence(texts: list[str], seed: int) -> list[int]:
@@ -248,10 +275,14 @@ def evaluate_text(ctx: RunContext, model: Brain2Text, sets: dict[str, Any]) -> d
         per = tm.per_sentence(hy, refs, bertscore=False)
         if use_bs:
             per["bertscore"] = allf1[k * len(refs):(k + 1) * len(refs)]
-        arms[arm] = {"corpus": tm.corpus_scores(hy, refs, per),
+        corpus = tm.corpus_scores(hy, refs, per)
+        ret = tm.likelihood_retrieval(ll[arm], truth) if arm in ll else None
+        if ret is not None:
+            per["retrieval_top1"] = (np.asarray(ret["ranks"]) == 1).astype(float)
+            corpus["retrieval_top1"] = ret["top1"]
+        arms[arm] = {"corpus": corpus,
                      "per_sentence": {m: v.tolist() for m, v in per.items()},
-                     "retrieval": tm.likelihood_retrieval(ll[arm], truth) if arm in ll
-                     else None,
+                     "retrieval": ret,
                      "examples": [{"reference": r, "decoded": h} for r, h in
                                   zip(refs[:8], hy[:8], strict=False)]}
     info = ctx.run / "run.json"
@@ -260,7 +291,11 @@ def evaluate_text(ctx: RunContext, model: Brain2Text, sets: dict[str, Any]) -> d
             "seed": ctx.train.seed, "steps": steps, "mode": ctx.meta.get("mode"),
             "llm": ctx.cfg["llm"]["name"], "teacher_forced": False, "decode": dict(dec),
             "source": "events" if events else "sentences",
-            "arms": arms, "table": tm.comparison_table(arms, controls=list(CONTROLS)),
+            "arms": arms, "table": tm.comparison_table(arms, controls=list(CONTROLS),
+                                                       metrics=TABLE_METRICS[events],
+                                                       groups=refs),
+            "permutation_unit": "distinct text (each segment's differences averaged within "
+                                "its sentence first)",
             "retrieval_chance_top1": 1.0 / len(cands)}
 
 

@@ -88,3 +88,18 @@ def test_word_corpus_errors_name_the_flags(tmp_path):
     (tmp_path / "full" / "f").write_text("x")
     r = CliRunner().invoke(main, ["simulate", "--words", "-o", str(tmp_path / "full")])
     assert r.exit_code == 2 and "--overwrite" in r.output
+
+
+def test_sentence_lengths_follow_the_flag(tmp_path):
+    r = CliRunner().invoke(main, ["simulate", "--words", "--subjects", "1", "--sentences", "25",
+                                  "--vocab", "10", "--sfreq", "100", "--sentence-words", "2,3",
+                                  "-o", str(tmp_path / "short")])
+    assert r.exit_code == 0, r.output
+    ev = pd.read_csv(next((tmp_path / "short").rglob("*_events.tsv")), sep="\t")
+    rows = [ast.literal_eval(t) for t in ev["trial_type"]]
+    lengths = pd.Series([r["sequence_id"] for r in rows if r["kind"] == "word"]).value_counts()
+    assert len(lengths) == 25 and set(lengths) == {2, 3}
+    for bad in ("3", "4,2", "0,3", "a,b"):
+        r = CliRunner().invoke(main, ["simulate", "--words", "--sentence-words", bad, "-o",
+                                      str(tmp_path / f"bad{bad}")])
+        assert r.exit_code == 2 and "--sentence-words" in r.output, bad

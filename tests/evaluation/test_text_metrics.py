@@ -35,6 +35,7 @@ def test_likelihood_retrieval_known_answer_and_chance():
     truth = np.array([0, 1, 2, 2])
     r = tm.likelihood_retrieval(ll, truth)
     assert r["top1"] == 0.75 and r["mean_rank"] == pytest.approx((1 + 1 + 1 + 3) / 4)
+    assert r["ranks"] == [1, 1, 1, 3]
     assert r["chance_top1"] == pytest.approx(1 / 3)
     tie = tm.likelihood_retrieval(np.zeros((3, 3)), np.arange(3))  # a constant scorer
     assert tie["top1"] == 0.0  # ties count against the model
@@ -47,6 +48,22 @@ def test_permutation_test_finds_a_planted_gain_and_not_a_null_one():
     assert tm.paired_permutation_p(control + 0.05 * rng.standard_normal(40), control) > 0.05
     # lower-is-better metrics (WER): a lower model beats the control
     assert tm.paired_permutation_p(control - 0.3, control, higher_better=False) < 0.01
+
+
+def test_permutation_over_sentences_counts_each_sentence_once():
+    """A gain carried by one sentence heard by many subjects: significant when segments are
+    the unit, not when sentences are (the segments of one sentence are one piece of evidence)."""
+    rng = np.random.default_rng(1)
+    groups = np.repeat([f"s{k}" for k in range(10)], 8)  # 10 sentences × 8 subjects
+    control = rng.random(80)
+    model = control + 0.05 * rng.standard_normal(80)
+    model[groups == "s0"] += 1.0  # one sentence decoded well, for every subject
+    assert tm.paired_permutation_p(model, control) < 0.05
+    assert tm.paired_permutation_p(model, control, groups=groups) > 0.05
+    # a gain on every sentence stays significant over sentences
+    assert tm.paired_permutation_p(control + 0.3, control, groups=groups) < 0.01
+    with pytest.raises(ValueError, match="group labels"):
+        tm.paired_permutation_p(model, control, groups=groups[:5])
 
 
 def test_comparison_table_says_when_the_model_loses():

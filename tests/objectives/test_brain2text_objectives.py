@@ -67,6 +67,26 @@ def test_masked_reconstruction_beats_the_zero_prediction_only_on_structured_inpu
     assert m0["r2"] < 0.05
 
 
+def test_masked_reconstruction_is_the_error_on_the_hidden_frames_of_real_sensors(batch):
+    """Known answer: the loss equals the squared error, counted by hand sample by sample, on
+    the frames the objective hid and the real sensors only (a target moved in time, or
+    frames or sensors miscounted, give another number)."""
+    model = _model().eval()
+    b = batch | {"mask": batch["mask"].clone()}
+    b["mask"][0, -30:] = False  # 30 padded sensors in the first segment
+    torch.manual_seed(5)
+    loss, _ = MaskedReconstruction(0.5)(model, b)
+    torch.manual_seed(5)
+    hidden = frame_mask(len(b["x"]), 37, 0.5)
+    with torch.no_grad():
+        rec = model.encoder.reconstruct(model.encoder(b["x"], b["sensors"], b["mask"], hidden),
+                                        b["sensors"], b["mask"])
+    errs = [(rec[i, c, 4 * f: 4 * f + 4] - b["x"][i, c, 4 * f: 4 * f + 4]) ** 2
+            for i in range(len(b["x"])) for c in range(b["x"].shape[1]) if b["mask"][i, c]
+            for f in range(37) if hidden[i, f]]
+    assert float(loss) == pytest.approx(float(torch.cat(errs).mean()), rel=1e-5)
+
+
 def test_quantizer_fit_uses_codes_and_reconstructs_frozen_features(batch):
     model = _model()
     model.encoder.requires_grad_(False)

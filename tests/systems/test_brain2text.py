@@ -6,12 +6,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from click.testing import CliRunner
 
 from neuroseq import systems
 from neuroseq.cli import main
 from neuroseq.data.sentences import SentenceDataset
 from neuroseq.data.store import Store
+from neuroseq.data.windows import pad_collate
 from neuroseq.models.brain2text import Brain2Text
 
 CFG = ["--config", "configs/brain2text_tiny.yaml", "data.batch_size=4",
@@ -53,10 +55,13 @@ def test_three_phases_freeze_what_they_should_and_evaluate_beside_controls(runs)
     assert res["teacher_forced"] is False and res["mode"] == "phased"
     assert set(res["arms"]) == {"model", "noise", "shuffled", "llm_only"}
     for arm in res["arms"].values():
-        assert set(arm["corpus"]) == {"bleu4", "rouge_l", "wer", "bertscore", "exact_match"}
+        assert set(arm["corpus"]) == {"bleu4", "rouge_l", "wer", "bertscore", "exact_match",
+                                      "retrieval_top1"}
         assert arm["retrieval"]["chance_top1"] == pytest.approx(1 / res["n_sentences"])
+        assert arm["corpus"]["retrieval_top1"] == arm["retrieval"]["top1"]
+    # whole-sentence exact match separates nothing at this scale: not a row for sentences
     assert {r["metric"] for r in res["table"]} == {"bleu4", "rouge_l", "wer", "bertscore",
-                                                  "exact_match"}
+                                                  "retrieval_top1"}
     assert all("p_vs_shuffled" in r and "beats_all_controls" in r for r in res["table"])
     meta = json.loads((root / "p3" / "meta.json").read_text())
     train = SentenceDataset(Store(meta["store"]), "train", seconds=3.0)
@@ -122,6 +127,8 @@ def test_described_events_mode_adds_a_classifier_baseline(sim_store, tiny_llm_di
     assert res["n_sentences"] == 2 and res["retrieval_chance_top1"] == 0.5
     row = next(r for r in res["table"] if r["metric"] == "exact_match")
     assert "p_vs_classifier" in row and 0 <= row["classifier"] <= 1
+    ret = next(r for r in res["table"] if r["metric"] == "retrieval_top1")
+    assert ret["classifier"] is None and ret["p_vs_classifier"] is None  # no likelihoods
 
 
 def test_shuffled_control_always_reads_another_sentence():
@@ -130,3 +137,60 @@ def test_shuffled_control_always_reads_another_sentence():
     texts = ["a b"] * 7 + ["c d"] * 2 + ["e"]
     idx = _other_sentence(texts, 0)
     assert all(texts[j] != t for t, j in zip(texts, idx, strict=True))
+
+
+def test_megxl_backbone_is_an_alternative_encoder(sentence_store, tiny_llm_dir, tmp_path):
+    """model.encoder.kind=megxl: a MEG-XL run's backbone under the RVQ and the LLM — frozen in
+    phase 2, trained in phase 3, ignoring padded sensors; phase 1 refused (MEG-XL pretrains
+    it), and a store at another rate refused."""
+    from neuroseq.models.crisscross import CrissCross
+
+    pre = tmp_path / "megxl"
+    r = _cli("pretrain", "--config", "configs/megxl_tiny.yaml", f"data.store={sentence_store}",
+             "-o", pre, "tokenizer.steps=5", "train.max_steps=2", "data.sample_seconds=4.8")
+    assert r.exit_code == 0, r.output
+    common = [*CFG, f"data.store={sentence_store}", f"llm.name={tiny_llm_dir}",
+              "model.encoder.kind=megxl", f"model.encoder.from_run={pre}"]
+    r = _cli("pretrain", *common, "train.max_steps=2", "-o", tmp_path / "p1")
+    assert r.exit_code == 2 and "--stage quantize" in r.output
+    r = _cli("pretrain", "--stage", "quantize", *common, "train.max_steps=4", "-o",
+             tmp_path / "p2")
+    assert r.exit_code == 0, r.output
+    r = _cli("finetune", *common, "train.max_steps=4", "decode.bertscore=false",
+             f"model.from_run={tmp_path / 'p2'}", "-o", tmp_path / "p3")
+    assert r.exit_code == 0, r.output
+    back = CrissCross.from_pretrained(pre / "model").state_dict()
+    p2 = Brain2Text.from_pretrained(tmp_path / "p2" / "model", with_llm=False)
+    p3 = Brain2Text.from_pretrained(tmp_path / "p3" / "model", with_llm=False)
+    assert type(p2.encoder).__name__ == "MEGXLEncoder"
+    for k, v in p2.encoder.backbone.state_dict().items():  # phase 2: MEG-XL's, unchanged
+        assert torch.equal(v, back[k]), k
+    assert any(not torch.equal(v, back[k])  # phase 3: trained end to end
+               for k, v in p3.encoder.backbone.state_dict().items())
+    res = json.loads((tmp_path / "p3" / "results.json").read_text())
+    assert set(res["arms"]) == {"model", "noise", "shuffled", "llm_only"}
+    fif = next((sentence_store.parent / "bids").rglob("*_meg.fif"))  # decoded like any run
+    r = _cli("decode", "--run", tmp_path / "p3", "--input", fif, "-o", tmp_path / "t.json",
+             "--max-new-tokens", 2)
+    assert r.exit_code == 0, r.output
+    assert len(json.loads((tmp_path / "t.json").read_text())["segments"]) == 40
+    # padded sensors (zeros, masked) change nothing
+    ds = SentenceDataset(Store(sentence_store), "train", seconds=3.0)
+    b = pad_collate([ds[0], ds[1]])
+    enc = p3.encoder.eval()
+    with torch.no_grad():
+        h = enc(b["x"], b["sensors"], b["mask"])
+        pad = {k: torch.nn.functional.pad(v, (0, 0, 0, 5) if v.ndim == 3 else (0, 5))
+               for k, v in b["sensors"].items()}
+        h_pad = enc(torch.nn.functional.pad(b["x"], (0, 0, 0, 5)), pad,
+                    torch.nn.functional.pad(b["mask"], (0, 5)))
+    assert h.shape == (2, 150 // enc.stride, enc.d_model)
+    torch.testing.assert_close(h_pad, h, atol=1e-4, rtol=1e-4)
+    # a store at another sampling rate than the codec's
+    other = tmp_path / "s100.zarr"
+    r = _cli("prepare", sentence_store.parent / "bids", "-o", other, "--h-freq", "20",
+             "--clip", "5", "--split", "none")
+    assert r.exit_code == 0, r.output
+    r = _cli("pretrain", "--stage", "quantize", *common, f"data.store={other}",
+             "train.max_steps=1", "-o", tmp_path / "bad")
+    assert r.exit_code == 2 and "--resample 50" in r.output

@@ -1,0 +1,94 @@
+"""MEG-XL's backbone as the brain-to-text MEG encoder (``model.encoder.kind=megxl``).
+
+A trained MEG-XL run (``neuroseq pretrain --config configs/megxl*.yaml``) brings its frozen RVQ
+codec and its criss-cross transformer (:class:`~neuroseq.models.crisscross.CrissCross`).  Every
+sensor of a segment is coded by the codec, the backbone reads the codes (no masking, or the
+frames of ``frame_mask`` hidden), and ``n_queries`` learned queries pool each frame's sensors
+(padded sensors excluded; the keys carry the sensor embeddings) into one vector per frame, which
+a linear layer maps to ``d_model``.  Output: ``[B, T // hop, d_model]`` like
+:class:`~neuroseq.models.meg_encoder.MEGEncoder`, so the residual VQ, the projector and the
+LLM are unchanged.  The backbone is pretrained by MEG-XL's own masked-token objective, so this
+encoder has no brain-to-text phase 1: start at phase 2 (``--stage quantize``) or single-phase.
+
+The codec stays frozen and outside the saved weights (it is read again from the MEG-XL run);
+the backbone and the pooling train in phase 3 and are saved with the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from neuroseq.errors import NeuroseqError
+from neuroseq.models.crisscross import CrissCross
+
+
+def load_megxl_run(run: str | Path) -> tuple[Any, CrissCross]:
+    """The frozen codec (``tokenizer/``) and the backbone (``model/``) of a MEG-XL run."""
+    from neuroseq.tokenizers import Tokenizer
+
+    run = Path(run)
+    if not (run / "tokenizer").is_dir() or not (run / "model").is_dir():
+        raise NeuroseqError(f"model.encoder.from_run={run} is not a finished MEG-XL pretraining "
+                            "run (tokenizer/ and model/ are needed); train one with `neuroseq "
+                            "pretrain --config configs/megxl_tiny.yaml -o RUN`.")
+    codec = Tokenizer.from_pretrained(run / "tokenizer")
+    if codec.kind != "rvq":
+        raise NeuroseqError(f"{run}/tokenizer holds a {codec.kind} tokenizer; MEG-XL's backbone "
+                            "reads RVQ codes.")
+    return codec, CrissCross.from_pretrained(run / "model")
+
+
+class MEGXLEncoder(nn.Module):
+    """``(x [B, C, T], sensors, mask) -> features [B, T // hop, d_model]`` through a MEG-XL
+    run's codec and criss-cross backbone.
+
+    Parameters
+    ----------
+    from_run : str
+        A MEG-XL pretraining run directory.
+    d_model : int, optional
+        Output width (the backbone's by default).
+    n_queries : int
+        Sensor-pooling queries per frame.
+    """
+
+    def __init__(self, from_run: str, d_model: int | None = None, n_queries: int = 4) -> None:
+        super().__init__()
+        self.from_run = str(from_run)
+        self.codec, self.backbone = load_megxl_run(from_run)
+        width = self.backbone.d_model
+        self.d_model = int(d_model or width)
+        self.stride = int(self.codec.hop)
+        self.sfreq = self.codec.sfreq
+        self.query = nn.Linear(width, n_queries)
+        self.out = nn.Linear(n_queries * width, self.d_model)
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames the encoder gives for ``n_samples`` samples."""
+        return n_samples // self.stride
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen codec's codes ``[B, C, Q, T // hop]`` (no gradient)."""
+        t = self.n_frames(x.shape[-1]) * self.stride
+        if t == 0:
+            raise ValueError(f"{x.shape[-1]} samples are fewer than one codec frame "
+                             f"({self.stride}).")
+        self.codec.model.to(x.device)
+        return self.codec.encode(x[..., :t].float()).clone()
+
+    def forward(self, x: torch.Tensor, sensors: dict[str, torch.Tensor], mask: torch.Tensor,
+                frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.backbone(self.codes(x), sensors, mask, frame_mask)["hidden"]  # [B, C, F, d]
+        score = self.query(h).masked_fill(~mask.bool()[:, :, None, None], float("-inf"))
+        pooled = torch.einsum("bcfq,bcfd->bfqd", score.softmax(1), h)
+        return self.out(pooled.flatten(2))
+
+    def reconstruct(self, *args: Any) -> torch.Tensor:
+        raise NeuroseqError("the MEG-XL encoder (model.encoder.kind=megxl) is pretrained by "
+                            "MEG-XL's masked-token objective, not by brain-to-text phase 1: skip "
+                            "phase 1 and run `neuroseq pretrain --stage quantize` (or finetune, "
+                            "single-phase) with model.encoder.from_run=MEGXL_RUN.")
