@@ -111,6 +111,11 @@ def _from_run(ctx: RunContext, need_llm: bool) -> Brain2Text | None:
     return _checked(ctx, Brain2Text.from_pretrained(path, with_llm=need_llm, llm=ctx.cfg["llm"]))
 
 
+def _megxl_encoder(ctx: RunContext) -> bool:
+    """Whether the configured encoder is a MEG-XL run's backbone (pretrained elsewhere)."""
+    return ctx.cfg["model"]["encoder"].get("kind", "conv") == "megxl"
+
+
 def _checked(ctx: RunContext, model: Brain2Text) -> Brain2Text:
     """``model``, once its encoder's sampling rate (a MEG-XL codec's) matches the store's."""
     want, have = getattr(model.encoder, "sfreq", None), ctx.store.sfreq(ctx.store.ids[0])
@@ -129,7 +134,7 @@ def _fresh(ctx: RunContext) -> Brain2Text:
 
 def pretrain_model(ctx: RunContext) -> Brain2Text:
     """Phase 1: a fresh model (or ``model.from_run``'s, to continue)."""
-    if ctx.cfg["model"]["encoder"].get("kind", "conv") == "megxl":
+    if _megxl_encoder(ctx):
         raise NeuroseqError("model.encoder.kind=megxl is pretrained by MEG-XL's masked-token "
                             "objective, not by phase 1: run `neuroseq pretrain --stage quantize` "
                             "(phase 2) or `neuroseq finetune` (single phase) with "
@@ -141,7 +146,7 @@ def quantize_model(ctx: RunContext) -> Brain2Text:
     """Phase 2: the phase-1 run's model (``model.from_run``), or a fresh one over a MEG-XL
     backbone (``model.encoder.kind=megxl``); the encoder frozen by the groups."""
     model = _from_run(ctx, need_llm=False)
-    if model is None and ctx.cfg["model"]["encoder"].get("kind", "conv") == "megxl":
+    if model is None and _megxl_encoder(ctx):
         model = _fresh(ctx)
     if model is None:
         raise NeuroseqError("the quantize stage (phase 2) fits the RVQ on a pretrained encoder: "
