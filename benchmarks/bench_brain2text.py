@@ -136,7 +136,7 @@ def step_cost(llm: str, store: Path, steps: int, batch: int) -> dict[str, Any]:
 import json, resource, time, torch
 from neuroseq.data.sentences import SentenceDataset
 from neuroseq.data.store import Store
-from neuroseq.data.windows import pad_collate
+from neuroseq.data.collate import pad_collate
 from neuroseq.models.brain2text import Brain2Text
 from neuroseq.objectives.brain2text import TextLoss
 ds = SentenceDataset(Store({str(store)!r}), "train", seconds=3.0)

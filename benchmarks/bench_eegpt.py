@@ -66,7 +66,7 @@ def main() -> None:
     args = ap.parse_args()
     dev = torch.device(args.device)
     torch.manual_seed(0)
-    ete = ETE(n_electrodes=777, preset="base", patch_len=256).to(dev)
+    ete = ETE(n_chans=777, preset="base", patch_len=256).to(dev)
     ref = ReferenceETE(ete).to(dev)
     x = torch.randn(args.batch, args.electrodes, 256 * args.patches, device=dev)
     el = torch.randint(0, 777, (args.batch, args.electrodes), device=dev)

@@ -56,7 +56,7 @@ def probe(ete_dir: Path | None, ete_kw: dict, store: str) -> dict:
     train = MultiTaskEpochs(st, PYLOSSLESS_TASKS, split="train", **kw)
     test = MultiTaskEpochs(st, PYLOSSLESS_TASKS, split="test", **kw)
     torch.manual_seed(0)
-    model = EEGPT({t: 2 for t in PYLOSSLESS_TASKS}, n_electrodes=len(vocabulary()),
+    model = EEGPT({t: 2 for t in PYLOSSLESS_TASKS}, n_chans=len(vocabulary()),
                   pooling="mean", **ete_kw)
     if ete_dir is not None:
         with contextlib.redirect_stdout(io.StringIO()):

@@ -35,7 +35,7 @@ def features(model, codec, ds) -> tuple:
     import torch
     from torch.utils.data import DataLoader
 
-    from neuroseq.data.windows import pad_collate
+    from neuroseq.data.collate import pad_collate
 
     model.eval()
     xs, ys = [], []

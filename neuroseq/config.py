@@ -115,3 +115,55 @@ def train_config(cfg: dict[str, Any]) -> TrainConfig:
 def save_config(cfg: dict[str, Any], path: str | Path) -> None:
     """Write the resolved configuration as YAML (atomically)."""
     write_text_atomic(path, yaml.safe_dump(cfg, sort_keys=False))
+
+
+def constructor_keys(*builders: Any) -> set[str]:
+    """The keyword arguments the classes or functions ``builders`` accept (their
+    ``__init__``'s for classes), ``self`` and ``*args`` / ``**kwargs`` left out; a string is a
+    key of its own (one the stage reads itself)."""
+    import inspect
+
+    keys: set[str] = set()
+    for b in builders:
+        if isinstance(b, str):  # a key the stage itself reads
+            keys.add(b)
+            continue
+        fn = b.__init__ if inspect.isclass(b) else b
+        for name, p in inspect.signature(fn).parameters.items():
+            if name != "self" and name not in RENAMED and \
+                    p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                keys.add(name)
+    return keys
+
+
+def check_section_keys(cfg: dict[str, Any], accepts: dict[str, set[str]]) -> None:
+    """Refuse keys of the open sections (``model``, ``tokenizer``, ``objective`` and sub-sections
+    such as ``model.encoder``) that nothing accepts; rename deprecated constructor names
+    (:data:`RENAMED`) with a warning.  ``accepts`` maps a dotted section to its valid keys."""
+    import difflib
+    import warnings
+
+    for where, valid in accepts.items():
+        node: Any = cfg
+        for part in where.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        for key in list(node):
+            if key in valid:
+                continue
+            new = RENAMED.get(key)
+            if new in valid and new not in node:
+                warnings.warn(f"{where}.{key} is deprecated; use {where}.{new}.",
+                              DeprecationWarning, stacklevel=2)
+                node[new] = node.pop(key)
+                continue
+            close = difflib.get_close_matches(key, sorted(valid), n=1)
+            hint = f" (did you mean {where}.{close[0]}?)" if close else ""
+            raise NeuroseqError(f"unknown configuration key {where}.{key}{hint} for system "
+                                f"{cfg.get('system')!r}; valid {where} keys: "
+                                f"{', '.join(sorted(valid))}.")
+
+
+#: constructor names before the shared vocabulary (``n_chans``, ``n_outputs``) → now
+RENAMED = {"n_channels": "n_chans", "n_electrodes": "n_chans", "out_dim": "n_outputs"}

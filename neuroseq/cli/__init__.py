@@ -15,6 +15,7 @@ module         commands
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import click
@@ -29,10 +30,11 @@ PHRASES = {"on_flat='drop'": "--on-flat drop", "overwrite=True": "--overwrite"}
 
 
 def cli_phrasing(message: str) -> str:
-    """A library error message with its Python arguments named as command-line flags."""
+    """A library error message with its Python arguments named as command-line flags, and
+    paths shown as paths (not ``PosixPath('…')``)."""
     for python, flag in PHRASES.items():
         message = message.replace(python, flag)
-    return message
+    return re.sub(r"\b(?:Posix|Windows)?Path\((['\"])(.*?)\1\)", r"\2", message)
 
 
 class _Group(click.Group):

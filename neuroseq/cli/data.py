@@ -50,10 +50,21 @@ def array_kwargs(inputs: tuple[str, ...], sfreq: float | None, ch_names: str | N
 @array_options
 def info(path: str, subject: tuple[str, ...], task: tuple[str, ...], as_json: bool,
          sfreq: float | None, ch_names: str | None, ch_types: str | None) -> None:
-    """Channels by kind, sampling rate, duration and event counts of a file or BIDS root."""
+    """Channels by kind, sampling rate, duration and event counts of a file or BIDS root; of a
+    prepared store: its recordings, channels, rate, splits (seconds), pipeline and events."""
     from neuroseq.data.readers import find_recordings, read_recording
-    from neuroseq.data.summary import format_recording, recording_summary
+    from neuroseq.data.store import Store, is_store
+    from neuroseq.data.summary import (
+        format_recording,
+        format_store,
+        recording_summary,
+        store_summary,
+    )
 
+    if is_store(path):
+        summary = store_summary(Store(path))
+        click.echo(json.dumps(summary, indent=1) if as_json else format_store(summary))
+        return
     kw = array_kwargs((path,), sfreq, ch_names, ch_types)
     sources = find_recordings(path, subjects=list(subject) or None, tasks=list(task) or None) \
         if Path(path).is_dir() and not path.rstrip("/").endswith(".ds") else [path]
@@ -159,8 +170,15 @@ def prepare(inputs: tuple[str, ...], out: str, resample: float | None, l_freq: f
     click.echo(table[["id", "subject", "session", "task", "n_channels", "sfreq", "duration_s",
                       "n_events"]].to_string(index=False))
     if store.split is not None:
-        secs = ", ".join(f"{k} {v:.1f} s" for k, v in store.split.summary().items())
-        click.echo(f"split ({spec.method}): {secs}; sha256 {store.split.hash[:16]}…")
+        summ = store.split.summary()
+        total = max(sum(summ.values()), 1e-9)
+        secs = ", ".join(f"{k} {v:.1f} s ({100 * v / total:.0f} %)" for k, v in summ.items())
+        click.echo(f"split ({spec.method}): {secs}; sha256 {store.split.hash[:16]}… "
+                   "(change with --split / --n-val)")
+        if summ["train"] < 0.5 * total:
+            click.secho(f"warning: only {100 * summ['train'] / total:.0f} % of the data is in "
+                        "the train split; for continuous data with many event values use "
+                        "--split none or a smaller --n-val.", fg="yellow", err=True)
 
 
 @click.command()

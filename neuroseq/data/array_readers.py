@@ -73,6 +73,26 @@ def apply_units(data: np.ndarray, sensors: Sensors, units: str, where: str) -> n
     return data.astype(np.float32, copy=False)
 
 
+def _check_agrees(path: Path, sidecar: Path, meta: dict[str, Any], **given: Any) -> None:
+    """Refuse an argument that contradicts what the file or its sidecar says (a silently
+    ignored ``--sfreq 50`` on 400 Hz data would stretch 10 s into 80 s)."""
+    for key, value in given.items():
+        have = meta.get(key)
+        if value is None or have is None:
+            continue
+        if key == "ch_types" and isinstance(value, str):
+            value = [value] * (len(have) if isinstance(have, list) else 1)
+        same = (abs(float(value) - float(have)) < 1e-9 if key == "sfreq"
+                else [str(v) for v in value] == [str(v) for v in
+                                                 (have if isinstance(have, list) else [have])])
+        if not same:
+            src = sidecar.name if sidecar.exists() else f"{path.name}'s own keys"
+            shown = value if key == "sfreq" else list(value)[:5]
+            raise DataError(f"{path}: {key}={shown} (--{key.replace('_', '-')}) disagrees with "
+                            f"{src}, which says {have if key == 'sfreq' else list(have)[:5]}; "
+                            f"drop the flag to use the file's value, or correct {src}.")
+
+
 def read_array(path: str | Path, *, sfreq: float | None = None,
                ch_names: list[str] | None = None, ch_types: list[str] | str | None = None,
                units: Literal["neuroseq", "si"] | None = None,
@@ -109,6 +129,7 @@ def read_array(path: str | Path, *, sfreq: float | None = None,
         raise FormatError(f"cannot read array file {path} ({err}); it may be truncated.") from err
     if data.ndim != 2:
         raise DataError(f"{path}: array must be 2-D [channels, times], got shape {data.shape}.")
+    _check_agrees(path, sidecar, meta, sfreq=sfreq, ch_names=ch_names, ch_types=ch_types)
     sfreq = sfreq or meta.get("sfreq")
     ch_names, ch_types = ch_names or meta.get("ch_names"), ch_types or meta.get("ch_types")
     missing = [k for k, v in (("sfreq", sfreq), ("ch_names", ch_names), ("ch_types", ch_types))

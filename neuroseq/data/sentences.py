@@ -17,16 +17,15 @@ chance on unseen text).  Here:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
 
-from neuroseq.data.windows import sensor_block
+from neuroseq.data.segments import SegmentDataset
+from neuroseq.data.splits import hash_split
 from neuroseq.data.words import clean_words
 from neuroseq.errors import DataError
 
@@ -67,10 +66,9 @@ def sentences(corpus: Any, rid: str, *, gap: float = 1.0) -> list[Sentence]:
 
 def split_of(text: str, salt: str = "42",
              fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> str:
-    """``train`` / ``val`` / ``test`` from a salted SHA-256 of a sentence's lower-cased text."""
-    key = f"{salt}:{text.lower()}".encode()
-    u = int(hashlib.sha256(key).hexdigest(), 16) % 10**6 / 10**6
-    return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
+    """``train`` / ``val`` / ``test`` of a sentence:
+    :func:`~neuroseq.data.splits.hash_split` of its lower-cased text."""
+    return hash_split(text.lower(), salt, fractions)
 
 
 def story_split_of(story: str, stories: dict[str, list[str]]) -> str:
@@ -95,7 +93,7 @@ def check_disjoint(texts: dict[str, list[str]]) -> None:
                         "text (the default) or by story, not by segment.")
 
 
-class SentenceDataset(Dataset):
+class SentenceDataset(SegmentDataset):
     """The fixed-length sentence segments of one split, in the shared batch layout.
 
     Items: ``x [C, round(seconds · sfreq)]``, ``mask``, ``sensors``, ``subject``, ``text``
@@ -121,8 +119,8 @@ class SentenceDataset(Dataset):
             raise DataError(f"split must be one of {SPLITS}, got {split!r}.")
         if seconds <= 0:
             raise DataError(f"data.seconds must be positive, got {seconds}.")
-        self.corpus, self.split, self.tmin = corpus, split, tmin
-        self.width = int(round(seconds * corpus.sfreq(corpus.ids[0])))
+        super().__init__(corpus, split, channel_vocab=channel_vocab)
+        self.tmin, self.width = tmin, self.seconds_to_samples(seconds)
         every: dict[str, list[Sentence]] = {sp: [] for sp in SPLITS}
         n_words = 0
         for rid in corpus.ids:
@@ -145,18 +143,6 @@ class SentenceDataset(Dataset):
             raise DataError(f"no sentence segment in split {split!r} ({self.counts}); the "
                             "corpus is too small for a sentence-disjoint split, or data.seconds "
                             "is longer than the recordings allow.")
-        names = channel_vocab or list(dict.fromkeys(
-            n for r in corpus.ids for n in corpus.sensors(r).names))
-        self.channel_vocab = names
-        lookup = {n: i for i, n in enumerate(names)}
-        missing = {n for r in corpus.ids for n in corpus.sensors(r).names} - set(lookup)
-        if missing:
-            raise DataError(f"channels {sorted(missing)[:5]} are not in the run's channel "
-                            "vocabulary; decode recordings with the training sensors.")
-        self._sensors = {r: sensor_block(corpus.sensors(r), torch.tensor(
-            [lookup[n] for n in corpus.sensors(r).names])) for r in corpus.ids}
-        subjects = sorted({corpus.subject(r) for r in corpus.ids})
-        self.subject_map = {s: i for i, s in enumerate(subjects)}
 
     @property
     def texts(self) -> list[str]:
@@ -169,15 +155,13 @@ class SentenceDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         s = self.sentences[i]
         start = int(round((s.onset + self.tmin) * self.corpus.sfreq(s.recording)))
-        x = np.asarray(self.corpus.read(s.recording, start, start + self.width), np.float32)
-        return {"x": torch.from_numpy(x), "mask": torch.ones(x.shape[0], dtype=torch.bool),
-                "sensors": self._sensors[s.recording],
-                "subject": torch.tensor(self.subject_map[self.corpus.subject(s.recording)]),
-                "text": s.text, "key": f"{s.recording}@{s.onset:.3f}",
-                "onset": torch.tensor(s.onset + self.tmin)}
+        x = self.corpus.read(s.recording, start, start + self.width)
+        return self.item(s.recording, x) | {
+            "text": s.text, "key": f"{s.recording}@{s.onset:.3f}",
+            "onset": torch.tensor(s.onset + self.tmin)}
 
 
-class EventTextDataset(Dataset):
+class EventTextDataset(torch.utils.data.Dataset):
     """Event-locked epochs described in words: each event value in ``descriptions`` (``{"face-
     upright": "face upright", ...}``) gives a segment ``[onset + tmin, + seconds)`` of the
     store's ``split`` whose text is its description.

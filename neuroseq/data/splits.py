@@ -27,22 +27,37 @@ from neuroseq.atomic import write_json_atomic
 from neuroseq.errors import DataError
 
 SPLITS = ("train", "val", "test")
+#: event kinds that never mark a trial condition
+NOT_CONDITIONS = ("bad", "word", "phoneme")
 Spans = dict[str, list[tuple[float, float]]]
 
 
-def _hash_unit(key: str, salt: str) -> float:
-    h = hashlib.sha256(f"{salt}:{key}".encode()).digest()
-    return int.from_bytes(h[:8], "big") / 2**64
+def hash_split(unit: str, salt: str = "42",
+               fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> str:
+    """``train`` / ``val`` / ``test`` for one unit (a word group's string, a sentence's text, a
+    subject, an event's group key) from a salted SHA-256 of ``"{salt}:{unit}"``.
+
+    The one hashed split of the package: a unit lands in the same split wherever it occurs
+    (every subject, session and caller).  ``fractions`` are train, val, test (summing to 1).
+    """
+    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
+        raise DataError(f"split fractions must be three non-negative numbers (train, val, "
+                        f"test) summing to 1, got {tuple(fractions)}.")
+    u = int(hashlib.sha256(f"{salt}:{unit}".encode()).hexdigest(), 16) % 10**6 / 10**6
+    train, val, _ = fractions
+    return "train" if u < train else "val" if u < train + val else "test"
 
 
-def _bucket(u: float, val: float, test: float) -> str:
-    return "val" if u < val else "test" if u < val + test else "train"
+def _fractions(val: float, test: float) -> tuple[float, float, float]:
+    return (1.0 - val - test, val, test)
 
 
 def condition_events(events: pd.DataFrame, conditions: list[str] | None = None) -> pd.DataFrame:
     """Events that mark conditions: ``value`` in ``conditions`` or, by default, every event
-    that is not ``bad`` and whose value is not empty."""
-    ev = events[events["kind"] != "bad"]
+    that is not ``bad``, not a word or phoneme of continuous speech (thousands of word types
+    are no trial conditions: a word corpus is split by fractions) and whose value is not
+    empty."""
+    ev = events[~events["kind"].isin(NOT_CONDITIONS)]
     ev = ev[ev["value"].notna()]
     if conditions is not None:
         ev = ev[ev["value"].astype(str).isin([str(c) for c in conditions])]
@@ -95,7 +110,7 @@ def subject_spans(subject: str, duration: float, *, val_subjects: list[str] | No
         name = ("val" if subject in (val_subjects or []) else
                 "test" if subject in (test_subjects or []) else "train")
     else:
-        name = _bucket(_hash_unit(subject, salt), val_fraction, test_fraction)
+        name = hash_split(subject, salt, _fractions(val_fraction, test_fraction))
     return {s: ([(0.0, float(duration))] if s == name else []) for s in SPLITS}
 
 
@@ -112,7 +127,7 @@ def hashed_spans(events: pd.DataFrame, duration: float, *, group: str = "value",
     for onset, key in zip(ev["onset"], ev[group].astype(str), strict=True):
         span = (max(0.0, float(onset) + tmin), min(float(duration), float(onset) + tmax))
         if span[1] > span[0]:
-            out[_bucket(_hash_unit(key, salt), val_fraction, test_fraction)].append(span)
+            out[hash_split(key, salt, _fractions(val_fraction, test_fraction))].append(span)
     return out
 
 

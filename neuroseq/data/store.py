@@ -44,6 +44,12 @@ def open_group(path: str | Path, mode: str, storage_options: dict | None = None)
     return zarr.open_group(str(path), mode=mode, **kw)
 
 
+def is_store(path: str | Path) -> bool:
+    """Whether ``path`` is a local directory holding a zarr store (a prepared store)."""
+    p = Path(path)
+    return p.is_dir() and ((p / "zarr.json").exists() or (p / ".zgroup").exists())
+
+
 class Store:
     """Read access to a prepared store.
 

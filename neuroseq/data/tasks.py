@@ -90,3 +90,13 @@ class RecordingSubset:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._c, name)
+
+
+def task_spec(spec: Any) -> dict[str, dict[str, int]]:
+    """``data.tasks``: ``"pylossless"`` (:data:`PYLOSSLESS_TASKS`) or ``{task: {event value:
+    label}}``."""
+    if spec == "pylossless":
+        return PYLOSSLESS_TASKS
+    if isinstance(spec, dict) and spec:
+        return {str(t): {str(k): int(v) for k, v in m.items()} for t, m in spec.items()}
+    raise DataError("data.tasks must be 'pylossless' or {task: {event value: label}}.")

@@ -1,18 +1,10 @@
 """PyTorch datasets: fixed-length windows and event-locked epochs over a store or recordings.
 
-Both work on a :class:`~neuroseq.data.store.Store` (lazy reads) or an :class:`InMemoryCorpus`
-of :class:`~neuroseq.data.recording.Recording` objects, restricted to one split.
+Both work on a :class:`~neuroseq.data.store.Store` (lazy reads) or an
+:class:`~neuroseq.data.segments.InMemoryCorpus` of recordings, restricted to one split, and
+derive from :class:`~neuroseq.data.segments.SegmentDataset`.
 
-Every system reads one batch layout (:func:`pad_collate` of these items)::
-
-    x         float32 [B, C, T]   the signal, zero-padded to the batch's largest channel set
-    mask      bool    [B, C]      True for real channels, False for padding
-    sensors   ids  long [B, C]    rows of a channel / electrode vocabulary
-              pos  float [B, C, 3]  positions (m);  ori float [B, C, 3] orientations
-              kind long [B, C]    0 mag, 1 grad, 2 eeg
-    subject   long    [B]
-    condition long    [B, T]      (windows) condition timeline, 0 = none
-    y, task   long [B], list[str] (epochs) labels and task names
+Items are batched by :func:`~neuroseq.data.collate.pad_collate` (the shared layout).
 """
 
 from __future__ import annotations
@@ -20,129 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
-from torch.utils.data import Dataset
 
 from neuroseq.data.events import condition_timeline
-from neuroseq.data.recording import KINDS, Recording, Sensors
-from neuroseq.data.splits import Split, SplitSpec, sample_spans
+from neuroseq.data.segments import SegmentDataset
+from neuroseq.data.splits import sample_spans
 from neuroseq.errors import DataError
 from neuroseq.log import logger
 
 
-class InMemoryCorpus:
-    """Recordings held in memory, with the same read interface as a store.
-
-    Parameters
-    ----------
-    recordings : list of Recording
-        The recordings; ids are ``sub-<subject>_<i>``.
-    split : SplitSpec | Split | None
-        Split applied to every recording.
-    """
-
-    def __init__(self, recordings: list[Recording], split: SplitSpec | Split | None = None):
-        self._recs = {f"sub-{r.subject}_{i}": r for i, r in enumerate(recordings)}
-        if isinstance(split, SplitSpec):
-            split = Split(split, {rid: split.spans(r.subject, r.duration, r.events)
-                                  for rid, r in self._recs.items()})
-        self.split = split
-
-    @property
-    def ids(self) -> list[str]:
-        """Recording ids."""
-        return list(self._recs)
-
-    def sfreq(self, rid: str) -> float:
-        """Sampling frequency."""
-        return self._recs[rid].sfreq
-
-    def n_samples(self, rid: str) -> int:
-        """Number of samples."""
-        return self._recs[rid].n_times
-
-    def subject(self, rid: str) -> str:
-        """Subject id."""
-        return self._recs[rid].subject
-
-    def session(self, rid: str) -> str | None:
-        """Session id (None when the recording has none)."""
-        return self._recs[rid].session
-
-    def sensors(self, rid: str) -> Sensors:
-        """Sensors."""
-        return self._recs[rid].sensors
-
-    def events(self, rid: str) -> pd.DataFrame:
-        """Events table."""
-        return self._recs[rid].events
-
-    def read(self, rid: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Samples ``[start, stop)``."""
-        return self._recs[rid].data[:, start:stop]
-
-
-def sensor_block(sensors: Sensors, ids: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The sensors block of the shared batch layout for one recording.
-
-    ``ids`` long ``[C]`` (rows of a vocabulary), ``pos`` float32 ``[C, 3]`` (m, 0 where
-    unknown), ``ori`` float32 ``[C, 3]`` (coil normal or gradient direction, 0 for EEG) and
-    ``kind`` long ``[C]`` (index in :data:`~neuroseq.data.recording.KINDS`: mag, grad, eeg).
-    """
-    pos = np.nan_to_num(sensors.positions, nan=0.0).astype(np.float32)
-    ori = np.nan_to_num(sensors.orientations, nan=0.0).astype(np.float32)
-    return {"ids": ids, "pos": torch.from_numpy(pos), "ori": torch.from_numpy(ori),
-            "kind": torch.tensor([KINDS.index(k) for k in sensors.kinds], dtype=torch.long)}
-
-
-class _Base(Dataset):
-    """Shared item layout: ``x``, ``mask``, ``sensors`` block, ``subject``.
-
-    ``sensors["ids"]`` index ``channel_vocab`` (built from the corpus unless given), or the
-    rows of ``vocab`` (any object with ``ids(names) -> LongTensor``, e.g. EEGPT's electrode
-    vocabulary) when one is given.
-    """
-
-    def __init__(self, corpus: Any, split: str | None, subject_map: dict[str, int] | None,
-                 channel_vocab: list[str] | None, vocab: Any = None) -> None:
-        self.corpus = corpus
-        self.split = split
-        ids = corpus.ids
-        sfreqs = {corpus.sfreq(r) for r in ids}
-        if len(sfreqs) > 1:
-            raise DataError(f"the corpus mixes sampling rates {sorted(sfreqs)}; resample when "
-                            "preparing it.")
-        self.sfreq = sfreqs.pop()
-        subjects = sorted({corpus.subject(r) for r in ids})
-        self.subject_map = subject_map or {s: i for i, s in enumerate(subjects)}
-        if channel_vocab is None:
-            channel_vocab = []
-            for r in ids:
-                channel_vocab += [n for n in corpus.sensors(r).names if n not in channel_vocab]
-        self.channel_vocab = list(channel_vocab)
-        lookup = {n: i for i, n in enumerate(self.channel_vocab)}
-        self._sensors = {}
-        for r in ids:
-            sens = corpus.sensors(r)
-            if vocab is not None:
-                rows = vocab.ids(sens.names)
-            else:
-                missing = [n for n in sens.names if n not in lookup]
-                if missing:
-                    raise DataError(f"{r}: channels {missing[:5]} are not in the channel "
-                                    "vocabulary.")
-                rows = torch.tensor([lookup[n] for n in sens.names], dtype=torch.long)
-            self._sensors[r] = sensor_block(sens, rows)
-
-    def _common(self, rid: str, x: np.ndarray) -> dict[str, Any]:
-        return {"x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-                "mask": torch.ones(x.shape[0], dtype=torch.bool),
-                "sensors": self._sensors[rid],
-                "subject": torch.tensor(self.subject_map.get(self.corpus.subject(rid), 0))}
-
-
-class WindowDataset(_Base):
+class WindowDataset(SegmentDataset):
     """Fixed-length windows with a stride, inside the spans of one split.
 
     Each item: ``x`` float32 ``[C, W]``, ``mask`` bool ``[C]``, ``sensors`` (see
@@ -167,7 +46,8 @@ class WindowDataset(_Base):
                  condition_seconds: float | None = 0.5,
                  subject_map: dict[str, int] | None = None,
                  channel_vocab: list[str] | None = None, vocab: Any = None) -> None:
-        super().__init__(corpus, split, subject_map, channel_vocab, vocab)
+        super().__init__(corpus, split, subject_map=subject_map, channel_vocab=channel_vocab,
+                         vocab=vocab)
         if window < 1:
             raise DataError(f"window must be at least 1 sample, got {window}.")
         self.window, self.stride = int(window), int(stride or window)
@@ -206,14 +86,14 @@ class WindowDataset(_Base):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         rid, s = self.items[i]
-        item = self._common(rid, self.corpus.read(rid, s, s + self.window))
+        item = self.item(rid, self.corpus.read(rid, s, s + self.window))
         cond = self._conditions.get(rid)
         item["condition"] = (torch.from_numpy(cond[s:s + self.window].astype(np.int64))
                              if cond is not None else torch.zeros(self.window, dtype=torch.long))
         return item
 
 
-class EpochDataset(_Base):
+class EpochDataset(SegmentDataset):
     """Event-locked epochs ``[onset + tmin, onset + tmax)`` with integer labels.
 
     Parameters
@@ -229,7 +109,8 @@ class EpochDataset(_Base):
                  baseline: tuple[float, float] | None = None,
                  subject_map: dict[str, int] | None = None,
                  channel_vocab: list[str] | None = None, vocab: Any = None) -> None:
-        super().__init__(corpus, split, subject_map, channel_vocab, vocab)
+        super().__init__(corpus, split, subject_map=subject_map, channel_vocab=channel_vocab,
+                         vocab=vocab)
         if tmax <= tmin:
             raise DataError(f"tmax ({tmax}) must be greater than tmin ({tmin}).")
         self.event_map = {str(k): int(v) for k, v in event_map.items()}
@@ -277,44 +158,7 @@ class EpochDataset(_Base):
         if self.baseline is not None:
             a, b = self.baseline
             x -= x[:, a:b].mean(axis=1, keepdims=True)
-        item = self._common(rid, x)
+        item = self.item(rid, x)
         item["y"] = torch.tensor(y)
         return item
 
-
-def _pad(vals: list[torch.Tensor], n: int) -> list[torch.Tensor]:
-    return [v if v.shape[0] == n else
-            torch.cat([v, v.new_zeros((n - v.shape[0],) + v.shape[1:])], dim=0) for v in vals]
-
-
-def pad_collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack items into the shared batch layout, zero-padding ``x``, ``mask`` and every tensor
-    of the ``sensors`` block to the largest channel count (``mask`` is False on padding).
-    Strings (``task``) and lists (``words``) become a list per batch."""
-    n_ch = max(b["x"].shape[0] for b in batch)
-    out: dict[str, Any] = {}
-    for key in batch[0]:
-        vals = [b[key] for b in batch]
-        if key == "sensors":
-            out[key] = {k: torch.stack(_pad([v[k] for v in vals], n_ch)) for k in vals[0]}
-        elif isinstance(vals[0], str | list):
-            out[key] = vals
-        elif key in ("x", "mask"):
-            out[key] = torch.stack(_pad(vals, n_ch))
-        else:
-            out[key] = torch.stack(vals)
-    return out
-
-
-class TokenCollate:
-    """:func:`pad_collate`, then ``tokens`` = ``tokenizer.encode(x)`` (long) for token models."""
-
-    def __init__(self, tokenizer: Any, keep_signal: bool = False) -> None:
-        self.tokenizer, self.keep_signal = tokenizer, keep_signal
-
-    def __call__(self, items: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
-        batch = pad_collate(items)
-        batch["tokens"] = self.tokenizer.encode(batch["x"])
-        if not self.keep_signal:
-            del batch["x"]
-        return batch

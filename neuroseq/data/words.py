@@ -13,16 +13,17 @@ straddle splits, which the exact-string check misses.  The alternative, the sess
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
 
-from neuroseq.data.windows import sensor_block
+from neuroseq.data.collate import EncodeCollate
+from neuroseq.data.segments import SegmentDataset
+from neuroseq.data.splits import hash_split
 from neuroseq.errors import DataError
 
 SILENCE = frozenset({"sp", "silence", "<sil>", ""})
@@ -78,9 +79,9 @@ def word_groups(corpus: Any, *, group_size: int = 50, tmin: float = -0.5,
 
 def split_of(group: WordGroup, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
              salt: str = "42") -> str:
-    """``train``/``val``/``test`` from a salted SHA-256 of the group's words."""
-    u = int(hashlib.sha256(f"{salt}:{group.text}".encode()).hexdigest(), 16) % 10**6 / 10**6
-    return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
+    """``train``/``val``/``test`` of a group: :func:`~neuroseq.data.splits.hash_split` of its
+    word string."""
+    return hash_split(group.text, salt, fractions)
 
 
 def session_split_of(corpus: Any, rid: str, sessions: dict[str, list[str]]) -> str | None:
@@ -113,7 +114,7 @@ def shuffle_words(ds: WordGroupDataset, seed: int) -> None:
                  for g in ds.groups]
 
 
-class WordGroupDataset(Dataset):
+class WordGroupDataset(SegmentDataset):
     """Word groups of one split as samples in the shared layout.
 
     Items: ``x [C, group_size · window]`` (the groups' windows concatenated), ``mask``,
@@ -141,15 +142,8 @@ class WordGroupDataset(Dataset):
         if not self.groups:
             raise DataError(f"no group of {group_size} words in split {split!r} "
                             f"({len(groups)} groups in all); use a smaller group_size.")
-        self.corpus, self.width = corpus, int(round((tmax - tmin) * corpus.sfreq(corpus.ids[0])))
-        names = channel_vocab or list(dict.fromkeys(
-            n for r in corpus.ids for n in corpus.sensors(r).names))
-        self.channel_vocab = names
-        lookup = {n: i for i, n in enumerate(names)}
-        self._sensors = {r: sensor_block(corpus.sensors(r), torch.tensor(
-            [lookup[n] for n in corpus.sensors(r).names])) for r in corpus.ids}
-        subjects = sorted({corpus.subject(r) for r in corpus.ids})
-        self.subject_map = {s: i for i, s in enumerate(subjects)}
+        super().__init__(corpus, split, channel_vocab=channel_vocab)
+        self.width = self.seconds_to_samples(tmax - tmin)
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -157,9 +151,80 @@ class WordGroupDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         g = self.groups[i]
         x = np.concatenate([self.corpus.read(g.recording, s, s + self.width) for s in g.starts],
-                           axis=1).astype(np.float32)
-        return {"x": torch.from_numpy(x), "mask": torch.ones(x.shape[0], dtype=torch.bool),
-                "sensors": self._sensors[g.recording],
-                "subject": torch.tensor(self.subject_map[self.corpus.subject(g.recording)]),
-                "words": list(g.words), "key": f"{g.recording}@{g.starts[0]}",
-                "word_starts": torch.arange(len(g.words)) * self.width}
+                           axis=1)
+        return self.item(g.recording, x) | {
+            "words": list(g.words), "key": f"{g.recording}@{g.starts[0]}",
+            "word_starts": torch.arange(len(g.words)) * self.width}
+
+
+def save_word_targets(table: dict[str, np.ndarray], folder: str | Path) -> None:
+    """Write a ``{word: embedding}`` table as ``word_targets.safetensors`` + ``.json`` (the word
+    names, in the rows' order) in ``folder``."""
+    from safetensors.torch import save_file
+
+    from neuroseq.atomic import write_json_atomic
+
+    names = sorted(table)
+    folder = Path(folder)
+    tmp = folder / "word_targets.safetensors.tmp"
+    save_file({"vectors": torch.tensor(np.stack([table[w] for w in names]))}, str(tmp))
+    tmp.replace(folder / "word_targets.safetensors")
+    write_json_atomic(folder / "word_targets.json", names)
+
+
+def load_word_targets(folder: str | Path) -> dict[str, torch.Tensor]:
+    """The ``{word: embedding}`` table saved by :func:`save_word_targets` in ``folder``."""
+    import json
+
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if not (folder / "word_targets.json").is_file():
+        raise DataError(f"{folder} holds no word targets (word_targets.json); it is not a "
+                        "finished word-retrieval run.")
+    names = json.loads((folder / "word_targets.json").read_text())
+    vectors = load_file(str(folder / "word_targets.safetensors"))["vectors"]
+    return dict(zip(names, vectors, strict=True))
+
+
+class WordCollate(EncodeCollate):
+    """Word groups batched for word retrieval: the frozen codec's ``codes [B, C, Q, T']`` of
+    each group (coded once and kept: the codec is frozen), each word's frame range
+    ``word_frames [B, W, 2]`` (``[(start + a) // hop, ⌈(start + b) / hop⌉)`` for the pooled
+    ``span`` ``(a, b)`` of its window, the whole window by default), its embedding
+    ``targets [B, W, D]`` and ``word_valid [B, W]`` (False where a word has no embedding).
+    """
+
+    def __init__(self, codec: Any, table: dict[str, torch.Tensor], width: int,
+                 span: tuple[int, int] | None = None) -> None:
+        super().__init__(codec, "codes", cache=True)
+        self.table, self.width = table, width
+        self.span = span or (0, width)  # the samples of each word's window that are pooled
+        self.dim = len(next(iter(table.values())))
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = super().__call__(items)
+        words, starts = batch.pop("words"), batch.pop("word_starts")
+        n_frames, hop = batch["codes"].shape[-1], self.encoder.hop
+        lo, hi = starts + self.span[0], starts + self.span[1]
+        batch["word_frames"] = torch.stack([lo // hop, (hi + hop - 1) // hop],
+                                           -1).clamp(max=n_frames)
+        zero = torch.zeros(self.dim)
+        batch["targets"] = torch.stack([torch.stack([self.table.get(w, zero) for w in ws])
+                                        for ws in words])
+        batch["word_valid"] = torch.tensor([[w in self.table for w in ws] for ws in words])
+        batch["words"] = words
+        return batch
+
+
+def pool_span(window: tuple[float, float] | list[float] | None, tmin: float, tmax: float,
+              sfreq: float) -> tuple[int, int] | None:
+    """A pooling ``window`` ``[a, b]`` (seconds from word onset) as samples of the word's window
+    ``[tmin, tmax)``; None (MEG-XL's own choice): the whole window."""
+    if window is None:
+        return None
+    a, b = (float(v) for v in window)
+    if not float(tmin) <= a < b <= float(tmax):
+        raise DataError(f"model.pool_window={list(window)} must lie inside the word window "
+                        f"[data.tmin, data.tmax] = [{tmin}, {tmax}].")
+    return (int(round((a - float(tmin)) * sfreq)), int(round((b - float(tmin)) * sfreq)))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 from torch.utils.data import DataLoader
 
-from neuroseq.data.windows import pad_collate
+from neuroseq.data.collate import pad_collate
 
 
 @torch.no_grad()
@@ -31,3 +32,32 @@ def task_accuracies(model: nn.Module, ds: Any, batch_size: int = 32) -> dict[str
     return {t: {"balanced_accuracy": float(balanced_accuracy_score(truth[t], preds[t])),
                 "chance": 1.0 / ds.n_classes[t], "n_test": len(truth[t])}
             for t in ds.tasks if truth[t]}
+
+
+def task_report(model: nn.Module, sets: dict[str, Any], info: dict[str, Any], *,
+                batch_size: int) -> dict[str, Any]:
+    """The test split's balanced accuracy per task (chance beside) and their mean, with the
+    training's facts from its ``run.json`` ``info``: steps (and the step early stopping chose),
+    epochs, wall time, train and val sizes."""
+    n_train = len(sets["train"])
+    steps = int(info.get("global_step") or 0)
+    res = {"n_train": n_train, "n_val": len(sets["val"]) if "val" in sets else 0,
+           "steps": steps, "best_step": info.get("best_step"),
+           "early_stopped": info.get("early_stopped", False),
+           "epochs": round(steps * batch_size / max(n_train, 1), 2),
+           "train_s": info.get("train_s"), "tasks": task_accuracies(model, sets["test"])}
+    res["mean_balanced_accuracy"] = float(np.mean([v["balanced_accuracy"]
+                                                   for v in res["tasks"].values()]))
+    return res
+
+
+def task_summary(res: dict[str, Any]) -> list[str]:
+    """The lines ``neuroseq finetune`` prints for a multi-task result."""
+    lines = [f"{'task':<26} balanced acc   chance   test epochs"]
+    for t, v in res["tasks"].items():
+        lines.append(f"{t:<26} {v['balanced_accuracy']:.3f}          {v['chance']:.3f}    "
+                     f"{v['n_test']}")
+    lines.append(f"mean {res['mean_balanced_accuracy']:.3f}  (mode {res['mode']}, pretrained "
+                 f"{res['pretrained'] or 'no'}, ETE {'frozen' if res['freeze_ete'] else 'tuned'}"
+                 ")")
+    return lines

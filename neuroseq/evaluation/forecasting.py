@@ -22,7 +22,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from neuroseq.data.windows import TokenCollate, WindowDataset
+from neuroseq.data.collate import EncodeCollate
+from neuroseq.data.windows import WindowDataset
 from neuroseq.generation.sampler import SamplingConfig, generate_tokens
 from neuroseq.log import progress
 from neuroseq.models.linear_ar import LinearAR, RepeatLast
@@ -33,7 +34,7 @@ def _batches(ds: WindowDataset, tok: Any, batch_size: int, max_windows: int | No
     if max_windows is not None and len(ds) > max_windows:
         idx = np.linspace(0, len(ds) - 1, max_windows).round().astype(int)
         ds = Subset(ds, idx.tolist())
-    return DataLoader(ds, batch_size, collate_fn=TokenCollate(tok, keep_signal=True))
+    return DataLoader(ds, batch_size, collate_fn=EncodeCollate(tok, keep_signal=True))
 
 
 @torch.inference_mode()

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from neuroseq.data.windows import pad_collate
+from neuroseq.data.collate import pad_collate
 from neuroseq.errors import DataError
 
 

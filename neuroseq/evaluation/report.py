@@ -287,7 +287,7 @@ def build_report(result: dict[str, Any], real: RealSegments, signals: dict[str, 
     if forecast_json:
         rep.add_html(forecast_html(forecast_json), title="Forecasting", section="summary")
     rep.add_html(metrics_html(result["rows"]), title="All metrics", section="summary")
-    figs = {"psd": (psd_figure(result), "Power spectra"),
+    figs = {"psd_generated": (psd_figure(result), "Power spectra"),
             "traces": (traces_figure(real, signals), "Real vs generated traces"),
             "evoked": (evoked_figure(result, real.sfreq), "Evoked responses"),
             "topomaps": (topomap_figure(result, real), "Evoked topomaps"),

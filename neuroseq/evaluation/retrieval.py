@@ -31,7 +31,9 @@ def topk_retrieval(pred: torch.Tensor, words: Sequence[str], candidates: Sequenc
     ``words``, against ``candidates`` with embeddings ``[K, D]``; chance ``k / K`` beside, and
     ``frequency_top_k``, the top-``k`` of always answering the first ``k`` candidates (the most
     frequent words, when ``candidates`` come from :func:`retrieval_set`): the bar for plain
-    top-``k``, which frequent words dominate (its balanced value is ``k / K``)."""
+    top-``k``, which frequent words dominate; ``constant_balanced_top_k`` is that constant's
+    balanced top-``k`` on the same test words — above ``k / K`` when some candidates never
+    occur in the test words, and the bar balanced top-``k`` must pass."""
     index = {w: i for i, w in enumerate(candidates)}
     keep = [i for i, w in enumerate(words) if w in index]
     if not keep:
@@ -47,4 +49,5 @@ def topk_retrieval(pred: torch.Tensor, words: Sequence[str], candidates: Sequenc
     return {"top_k": float(hit.mean()), "balanced_top_k": float(np.mean(per_word)), "k": k,
             "retrieval_set": len(candidates), "chance": k / len(candidates),
             "frequency_top_k": float((labels < k).mean()),
+            "constant_balanced_top_k": float(np.mean([c < k for c in np.unique(labels)])),
             "n_scored": len(keep), "n_words_scored": len(per_word)}

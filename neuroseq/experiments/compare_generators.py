@@ -57,11 +57,13 @@ MODELS: dict[str, dict[str, Any]] = {
 }
 
 #: extra rows: a trained model of :data:`MODELS` generating with other sampling settings
-#: (``generate_to_fif``'s ``sampling``).  Coupled channels: the channel-independent GPT2MEG's
-#: draws correlated like the real innovations (see :mod:`neuroseq.generation.sampler`).
-SAMPLED_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+#: (``generate_to_fif``'s ``sampling``), and the slug of its file.  Coupled channels: the
+#: channel-independent GPT2MEG's draws correlated like the real innovations (see
+#: :mod:`neuroseq.generation.sampler`).
+SAMPLED_VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
     "GPT2MEG + conv, value, coupled channels": ("GPT2MEG + conv, value",
-                                                {"couple_channels": True}),
+                                                {"couple_channels": True},
+                                                "gpt2meg-ext-coupled"),
 }
 
 
@@ -177,10 +179,10 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
                                               context=ctx_seconds, seed=seed))
         timings[f"generate {name}"] = round(time.perf_counter() - t, 1)
         logger.info("generated with %s in %.1f s", name, timings[f"generate {name}"])
-    for name, (base, sampling) in SAMPLED_VARIANTS.items():
+    for name, (base, sampling, slug) in SAMPLED_VARIANTS.items():
         t = time.perf_counter()
         say(f"generating {p['seconds']:g} s with {name}")
-        path = out / "generated" / f"{MODELS[base]['slug']}-{len(generated)}.fif"
+        path = out / "generated" / f"{slug}.fif"
         generated[name] = str(generate_to_fif(runs[base], st, p["seconds"], path,
                                               context=ctx_seconds, seed=seed,
                                               sampling=sampling))

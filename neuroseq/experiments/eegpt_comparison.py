@@ -90,9 +90,9 @@ def logreg(store: Any, mode: str, ids: list[str], fraction: float, seed: int,
     """Logistic regression on per-channel time-bin means (C by 3-fold CV on train)."""
     from sklearn.metrics import balanced_accuracy_score
 
+    from neuroseq.data.subsets import label_subset
     from neuroseq.evaluation.decoding import epoch_features
     from neuroseq.evaluation.probe import cv_logistic
-    from neuroseq.systems.eegpt import label_subset
 
     _, train, test = _tasks_and_sets(store, mode, ids, tasks)
     sub = label_subset(train, fraction, seed)
@@ -123,13 +123,14 @@ def _probe(store: Any, mode: str, ids: list[str], fraction: float, seed: int,
 
     import torch
 
+    from neuroseq.data.subsets import label_subset
     from neuroseq.evaluation.probe import linear_probe
     from neuroseq.models.eegpt import EEGPT, ETE
-    from neuroseq.systems.eegpt import label_subset, vocabulary
+    from neuroseq.systems.eegpt import vocabulary
 
     tasks, train, test = _tasks_and_sets(store, mode, ids, tasks)
     torch.manual_seed(seed)
-    model = EEGPT({t: 2 for t in tasks}, n_electrodes=len(vocabulary()), pooling="mean",
+    model = EEGPT({t: 2 for t in tasks}, n_chans=len(vocabulary()), pooling="mean",
                   **ete_kw)
     if ete_dir is not None:
         with contextlib.redirect_stdout(io.StringIO()):

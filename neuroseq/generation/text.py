@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from neuroseq.data.collate import pad_collate
 from neuroseq.data.recording import Recording
+from neuroseq.data.segments import InMemoryCorpus, SegmentDataset
 from neuroseq.data.sentences import sentences
-from neuroseq.data.windows import InMemoryCorpus, pad_collate, sensor_block
 from neuroseq.errors import DataError
 from neuroseq.log import progress
 
@@ -59,46 +60,46 @@ def prepare_like_store(rec: Recording, store: Any) -> Recording:
     return fresh.fit_apply(rec)
 
 
+class DecodeSegments(SegmentDataset):
+    """The fixed-length segments every recording of ``corpus`` is decoded in, read with a
+    trained run's channel vocabulary and sampling rate (``meta``)."""
+
+    def __init__(self, corpus: Any, meta: dict[str, Any], segment: str = "auto") -> None:
+        super().__init__(corpus, channel_vocab=meta["channel_vocab"], sfreq=float(meta["sfreq"]))
+        self.seconds, tmin = float(meta["seconds"]), float(meta["tmin"])
+        self.width = self.seconds_to_samples(self.seconds)
+        self.items: list[tuple[str, str, float]] = []
+        for rid in corpus.ids:
+            how, starts = segment_onsets(corpus, rid, segment, self.seconds, tmin)
+            self.items += [(rid, how, s) for s in starts]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        rid, _, s = self.items[i]
+        a = self.seconds_to_samples(s)
+        return self.item(rid, self.corpus.read(rid, a, a + self.width))
+
+
 @torch.no_grad()
 def decode_recording(model: Any, meta: dict[str, Any], corpus: Any, *, segment: str = "auto",
                      batch_size: int = 8, **gen: Any) -> list[dict[str, Any]]:
     """Text of every segment of every recording of ``corpus`` (see the module docstring)."""
-    vocab = {n: i for i, n in enumerate(meta["channel_vocab"])}
-    sf_run, seconds, tmin = float(meta["sfreq"]), float(meta["seconds"]), float(meta["tmin"])
+    ds = DecodeSegments(corpus, meta, segment)
     out = []
-    for rid in corpus.ids:
-        sf = corpus.sfreq(rid)
-        if abs(sf - sf_run) > 1e-6:
-            raise DataError(f"{rid} is sampled at {sf} Hz; the run was trained at {sf_run} Hz "
-                            "(preprocess it as the run's store, or pass the .fif to decode).")
-        sens = corpus.sensors(rid)
-        missing = [n for n in sens.names if n not in vocab]
-        if missing:
-            raise DataError(f"{rid}: channels {missing[:5]} are not among the run's "
-                            f"{len(vocab)} training channels; decode recordings with the same "
-                            "sensors.")
-        block = sensor_block(sens, torch.tensor([vocab[n] for n in sens.names]))
-        how, starts = segment_onsets(corpus, rid, segment, seconds, tmin)
-        width = int(round(seconds * sf))
-        items = []
-        for s in starts:
-            a = int(round(s * sf))
-            x = torch.from_numpy(np.asarray(corpus.read(rid, a, a + width), np.float32))
-            items.append({"x": x, "mask": torch.ones(len(x), dtype=torch.bool),
-                          "sensors": block, "onset": s})
-        for i in progress(range(0, len(items), batch_size), desc=f"decoding {rid}",
-                          total=-(-len(items) // batch_size)):
-            chunk = items[i:i + batch_size]
-            batch = pad_collate([{k: v for k, v in it.items() if k != "onset"} for it in chunk])
-            meg = model.meg_embeddings(batch)
-            texts = model.generate(meg, len(chunk), **gen)
-            ll = model.log_likelihood(meg, texts)
-            n_tok = [len(model.tokenizer(t, add_special_tokens=False).input_ids) + 1
-                     for t in texts]
-            for it, t, score, n in zip(chunk, texts, ll.tolist(), n_tok, strict=True):
-                out.append({"recording": rid, "segmentation": how, "onset": round(it["onset"], 4),
-                            "duration": seconds, "text": t,
-                            "mean_logprob_per_token": score / n})
+    for i in progress(range(0, len(ds), batch_size), desc="decoding",
+                      total=-(-len(ds) // batch_size)):
+        idx = range(i, min(i + batch_size, len(ds)))
+        batch = pad_collate([ds[j] for j in idx])
+        meg = model.meg_embeddings(batch)
+        texts = model.generate(meg, len(idx), **gen)
+        ll = model.log_likelihood(meg, texts)
+        n_tok = [len(model.tokenizer(t, add_special_tokens=False).input_ids) + 1 for t in texts]
+        for j, t, score, n in zip(idx, texts, ll.tolist(), n_tok, strict=True):
+            rid, how, onset = ds.items[j]
+            out.append({"recording": rid, "segmentation": how, "onset": round(onset, 4),
+                        "duration": ds.seconds, "text": t, "mean_logprob_per_token": score / n})
     return out
 
 
@@ -107,10 +108,10 @@ def read_input(path: str | Path, store: Any, meta: dict[str, Any]) -> Any:
     preprocessed, at the run's rate, with the run's channels in order; any other file read and
     preprocessed as the run's store."""
     from neuroseq.data.readers import read_recording
-    from neuroseq.data.store import Store
+    from neuroseq.data.store import Store, is_store
 
     p = Path(path)
-    if p.is_dir() and ((p / "zarr.json").exists() or (p / ".zgroup").exists()):
+    if is_store(p):
         return Store(p)
     if p.suffix == ".npy":
         try:

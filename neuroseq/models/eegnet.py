@@ -16,7 +16,7 @@ padding is symmetric.
 
 The forward signature is EEGPT's (``x, electrodes, active, tasks``) so the multi-task
 objective and the classification metrics serve both.  Electrodes are taken in the order of the
-batch: every sample must carry the same montage (``n_channels`` of them).
+batch: every sample must carry the same montage (``n_chans`` of them).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from neuroseq.models.signal_args import renamed
+
 
 class EEGNet(nn.Module, PyTorchModelHubMixin):
     """EEGNet-v4 with one classifier per task.
@@ -34,7 +36,7 @@ class EEGNet(nn.Module, PyTorchModelHubMixin):
     ----------
     tasks : dict[str, int]
         Task name → number of classes.
-    n_channels, n_times : int
+    n_chans, n_times : int
         Electrodes and samples per epoch.
     sfreq : float
         Sampling rate (Hz); the temporal kernel is half a second unless ``kernel_len`` is given.
@@ -44,10 +46,14 @@ class EEGNet(nn.Module, PyTorchModelHubMixin):
         0.5 within subject, 0.25 across subjects in the paper.
     """
 
-    def __init__(self, tasks: dict[str, int], n_channels: int, n_times: int,
-                 sfreq: float = 128.0, f1: int = 8, depth: int = 2, f2: int = 16,
-                 kernel_len: int | None = None, dropout: float = 0.5) -> None:
+    def __init__(self, tasks: dict[str, int], n_chans: int | None = None,
+                 n_times: int | None = None, sfreq: float = 128.0, f1: int = 8, depth: int = 2,
+                 f2: int = 16, kernel_len: int | None = None, dropout: float = 0.5, *,
+                 n_channels: int | None = None) -> None:
         super().__init__()
+        n_channels = renamed("EEGNet", "n_chans", n_chans, "n_channels", n_channels)
+        if n_times is None:
+            raise TypeError("EEGNet() missing required argument 'n_times'.")
         if not tasks:
             raise ValueError("EEGNet needs at least one task (name → number of classes).")
         if n_times < 32:

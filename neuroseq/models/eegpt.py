@@ -32,6 +32,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from neuroseq.models.layers import RopeBlock, SwiGLU
+from neuroseq.models.signal_args import renamed
 
 PRESETS: dict[str, dict[str, int]] = {  # paper table (v2): ETE layers, TEG layers, width, heads
     "tiny": {"n_layers": 2, "graph_layers": 2, "d_model": 32, "n_heads": 2},
@@ -54,7 +55,7 @@ class ETE(nn.Module, PyTorchModelHubMixin):
 
     Parameters
     ----------
-    n_electrodes : int
+    n_chans : int
         Rows of the electrode embedding (:class:`~neuroseq.models.electrodes.ElectrodeVocab`).
     patch_len, stride : int
         Samples per patch (1 s) and hop between patches (see the module note on stride).
@@ -76,12 +77,16 @@ class ETE(nn.Module, PyTorchModelHubMixin):
         sees what pretraining saw.
     """
 
-    def __init__(self, n_electrodes: int = 777, patch_len: int = 256, stride: int | None = None,
-                 d_model: int | None = None, n_layers: int | None = None,
-                 n_heads: int | None = None, max_patches: int = 512, dropout: float = 0.0,
-                 preset: str | None = "base", bidirectional: bool = False,
-                 horizon: int = 1, input_norm: str = "none") -> None:
+    def __init__(self, n_chans: int | None = None, patch_len: int = 256,
+                 stride: int | None = None, d_model: int | None = None,
+                 n_layers: int | None = None, n_heads: int | None = None, max_patches: int = 512,
+                 dropout: float = 0.0, preset: str | None = "base", bidirectional: bool = False,
+                 horizon: int = 1, input_norm: str = "none", *,
+                 n_electrodes: int | None = None) -> None:
         super().__init__()
+        if n_chans is None and n_electrodes is None:
+            n_chans = 777
+        n_electrodes = renamed("ETE", "n_chans", n_chans, "n_electrodes", n_electrodes)
         p = dict(PRESETS[preset]) if preset else {}
         self.d_model = d_model or p["d_model"]
         self.n_layers = n_layers or p["n_layers"]
@@ -239,14 +244,18 @@ class EEGPT(nn.Module, PyTorchModelHubMixin):
     log RMS, which the ETE's final RMSNorm otherwise removes.
     """
 
-    def __init__(self, tasks: dict[str, int], n_electrodes: int = 777,
+    def __init__(self, tasks: dict[str, int], n_chans: int | None = None,
                  preset: str | None = "base", freeze_ete: bool = True,
                  graph_layers: int | None = None, feature_norm: bool = False,
-                 pooling: str = "mean", amplitude: bool = False, **ete_kwargs: Any) -> None:
+                 pooling: str = "mean", amplitude: bool = False, *,
+                 n_electrodes: int | None = None, **ete_kwargs: Any) -> None:
         super().__init__()
+        if n_chans is None and n_electrodes is None:
+            n_chans = 777
+        n_electrodes = renamed("EEGPT", "n_chans", n_chans, "n_electrodes", n_electrodes)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
-        self.ete = ETE(n_electrodes=n_electrodes, preset=preset, **ete_kwargs)
+        self.ete = ETE(n_chans=n_electrodes, preset=preset, **ete_kwargs)
         self.pooling = pooling
         d = self.ete.d_model
         self.pool_query = nn.Parameter(torch.randn(d) * 0.02) if pooling == "attention" \

@@ -32,6 +32,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from neuroseq.models.crisscross import CrissCross
+from neuroseq.models.signal_args import renamed
 
 HEADS = ("mlp", "attention", "linear")
 
@@ -52,9 +53,9 @@ class WordRetrieval(nn.Module, PyTorchModelHubMixin):
     ----------
     backbone : dict
         :class:`CrissCross` keyword arguments (the pretrained run's configuration).
-    n_channels : int
+    n_chans : int
         Sensors after padding (the ``mlp`` and ``linear`` heads flatten over them).
-    out_dim : int
+    n_outputs : int
         Size of the word embeddings (GloVe 50, T5-large 1024).
     head : str
         ``mlp``, ``attention`` or ``linear`` (see the module note).
@@ -69,11 +70,14 @@ class WordRetrieval(nn.Module, PyTorchModelHubMixin):
         Keep the backbone fixed (linear probing).
     """
 
-    def __init__(self, backbone: dict[str, Any], n_channels: int, out_dim: int,
-                 head: str = "attention", hidden: int = 2048, dropout: float = 0.1,
-                 freeze_backbone: bool = False, n_queries: int = 16,
-                 center_words: bool = True) -> None:
+    def __init__(self, backbone: dict[str, Any], n_chans: int | None = None,
+                 n_outputs: int | None = None, head: str = "attention", hidden: int = 2048,
+                 dropout: float = 0.1, freeze_backbone: bool = False, n_queries: int = 16,
+                 center_words: bool = True, *, n_channels: int | None = None,
+                 out_dim: int | None = None) -> None:
         super().__init__()
+        n_channels = renamed("WordRetrieval", "n_chans", n_chans, "n_channels", n_channels)
+        out_dim = renamed("WordRetrieval", "n_outputs", n_outputs, "out_dim", out_dim)
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}.")
         self.backbone = CrissCross(**backbone)

@@ -16,11 +16,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from neuroseq.config import COMMON, extend, read_config_file, resolve
+from neuroseq.config import COMMON, check_section_keys, extend, read_config_file, resolve
 from neuroseq.errors import NeuroseqError
 from neuroseq.systems import brain2text, eegpt, gpt2meg, megxl
 from neuroseq.training import run as runner
-from neuroseq.training.run import System
+from neuroseq.training.run import Stage, System
+from neuroseq.training.run_folder import RunFolder
 
 SYSTEMS: dict[str, System] = {}
 
@@ -59,7 +60,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     file_cfg = read_config_file(path) if path is not None else {}
     named = [o.split("=", 1)[1] for o in overrides if o.startswith("system=")]
     name = (named[-1] if named else None) or file_cfg.get("system") or system or "gpt2meg"
-    return resolve(defaults(str(name)), file_cfg, overrides)
+    cfg = resolve(defaults(str(name)), file_cfg, overrides)
+    check_section_keys(cfg, get(cfg["system"]).valid_keys())
+    return cfg
 
 
 def run(cfg: dict[str, Any], stage: str, run_dir: str | Path, *, resume: bool = True) -> Path:
@@ -67,16 +70,29 @@ def run(cfg: dict[str, Any], stage: str, run_dir: str | Path, *, resume: bool = 
     return runner.run_stage(get(cfg["system"]), stage, cfg, run_dir, resume=resume)
 
 
+def _stage_of(folder: RunFolder) -> tuple[Stage, dict[str, Any]]:
+    folder.require("meta")
+    meta = folder.meta()
+    return get(meta.get("system", "gpt2meg")).stage(meta.get("stage", "pretrain")), meta
+
+
 def load_run(run_dir: str | Path) -> tuple[Any, Any, dict[str, Any]]:
     """``(model, tokenizer or None, meta)`` of a finished run of any registered system."""
-    meta_path = Path(run_dir) / "meta.json"
-    if not meta_path.is_file():
-        raise NeuroseqError(f"{run_dir} is not a finished run directory (meta.json missing); "
-                            "train it with `neuroseq pretrain` or `neuroseq finetune`.")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        raise NeuroseqError(f"{meta_path} is corrupt ({err}); train the run again.") from err
-    system = get(meta.get("system", "gpt2meg"))
-    stage = system.stage(meta.get("stage", "pretrain"))
-    return runner.load_run(run_dir, stage.models)
+    stage, _ = _stage_of(RunFolder(run_dir))
+    return runner.load_run(run_dir, stage.models, stage.load_model)
+
+
+def summary(run_dir: str | Path) -> list[str]:
+    """What a finished run's stage says of its results (its ``summary``), or of its training
+    metrics when it has no results: the lines the CLI prints."""
+    folder = RunFolder(run_dir)
+    stage, _ = _stage_of(folder)
+    if folder.has("results"):
+        res = folder.results()
+        if stage.summary is not None:
+            return stage.summary(res)
+        return [json.dumps(res, indent=1)]
+    metrics = folder.info().get("metrics", {})
+    if not metrics:
+        return []
+    return ["trained: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))]

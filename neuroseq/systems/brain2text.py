@@ -1,43 +1,26 @@
 """Brain-to-text (LLaVA-style MEG → RVQ → LLM with LoRA), as a system declaration.
 
-Facts: ``../shared/seeds/003_*.txt`` (the system as its authors describe it; its BLEU-4 18.7 /
-ROUGE-L 42.6 / BERTScore 0.71 / WER 58.3 % on MEG-MASC come with no split or control), and
-``../shared/research/megxl_braintotext.md`` §3 with ``anchors_update_2026-12.md`` §2 (why
-such numbers are not trusted).  Data: one fixed-length segment per sentence
-(:mod:`neuroseq.data.sentences`), sentence-disjoint splits (or whole stories held out).
-
-Stages, all through the usual verbs:
-
-- ``pretrain`` (phase 1): masked-autoencoder pretraining of the MEG encoder (with
-  ``model.encoder.kind=megxl`` the encoder is a MEG-XL run's backbone, pretrained by MEG-XL, and
-  phase 1 is skipped);
-- ``quantize`` (phase 2, ``neuroseq pretrain --stage quantize model.from_run=PHASE1``): the
-  residual VQ on the frozen encoder's features;
-- ``finetune`` (phase 3): the LLM's loss on the sentence text, LLM frozen but for LoRA;
-  ``model.from_run`` = a phase-2 run (phased), or none (``single``: everything from scratch in
-  one phase); ``distill.teacher`` = a trained finetune run adds knowledge distillation.
-
-The finetune stage evaluates on the test split by **free-running decoding** (never teacher
-forcing) beside three controls — the same model fed noise, fed the MEG of a different sentence,
-and the LLM with an empty MEG block — with BLEU-4, ROUGE-L, WER, BERTScore, a paired permutation
-test over sentences against each control, and retrieval of the true sentence among all test
-sentences by the model's likelihood, chance beside.
+Facts: ``../shared/seeds/003_*.txt``, ``../shared/research/megxl_braintotext.md`` §3.  Data: one
+fixed-length segment per sentence, sentence-disjoint splits (:mod:`neuroseq.data.sentences`), or
+described event epochs (``data.descriptions``).  Stages: ``pretrain`` (phase 1, masked
+reconstruction of the MEG encoder; none for ``model.encoder.kind=megxl``), ``quantize`` (phase 2,
+the residual VQ on the frozen encoder, ``model.from_run=PHASE1``), ``finetune`` (phase 3, the
+LLM's loss with LoRA; ``model.from_run=PHASE2``, or none for a single phase;
+``distill.teacher`` adds distillation).  Evaluation: free-running decoding beside the controls
+(:mod:`neuroseq.evaluation.text_decoding`).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from neuroseq.data.sentences import EventTextDataset, SentenceDataset
-from neuroseq.data.windows import pad_collate
 from neuroseq.errors import DataError, NeuroseqError
-from neuroseq.evaluation import text as tm
+from neuroseq.evaluation import text_decoding
 from neuroseq.models.brain2text import Brain2Text
+from neuroseq.models.meg_encoder import MEGEncoder
+from neuroseq.models.megxl_encoder import MEGXLEncoder
 from neuroseq.objectives.brain2text import (
     Distillation,
     MaskedReconstruction,
@@ -181,127 +164,18 @@ def finetune_objective(ctx: RunContext) -> TextLoss:
                         feature_weight=float(dist["feature_weight"]), commitment_weight=w)
 
 
-#: the three controls every table has beside the model
-CONTROLS = ("noise", "shuffled", "llm_only")
-#: the table's metrics for sentences (exact match of a whole sentence is left out: no arm
-#: reaches it at our scale, so it can separate nothing) and for described events (where the
-#: texts are a closed set and exact match is the accuracy of the description)
-TABLE_METRICS = {False: ["bleu4", "rouge_l", "wer", "bertscore", "retrieval_top1"],
-                 True: ["bleu4", "rouge_l", "wer", "bertscore", "exact_match",
-                        "retrieval_top1"]}
-
-
-def _other_sentence(texts: list[str], seed: int) -> list[int]:
-    """For every item, a random item of a different sentence (whose MEG the shuffled control
-    reads)."""
-    rng = np.random.default_rng(seed)
-    arr = np.asarray(texts, dtype=object)
-    out = []
-    for t in texts:
-        others = np.flatnonzero(arr != t)
-        if not len(others):
-            raise NeuroseqError("the test split holds a single distinct sentence; the "
-                                "shuffled-MEG control needs at least two.")
-        out.append(int(rng.choice(others)))
-    return out
-
-
-@torch.no_grad()
-def decode_arms(model: Brain2Text, ds: Any, texts: list[str], dec: dict[str, Any],
-                batch_size: int) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
-    """Decoded text of every item of ``ds`` (whose texts are ``texts``) per arm (model, noise,
-    shuffled MEG, LLM only) and each arm's log-likelihood matrix over the distinct texts."""
-    model.eval()
-    cands = sorted(set(texts))
-    perm = _other_sentence(texts, int(dec["seed"]))
-    gen_kw = {k: dec[k] for k in ("max_new_tokens", "num_beams", "do_sample", "temperature",
-                                  "top_p", "seed")}
-    hyps: dict[str, list[str]] = {a: [] for a in ("model", "noise", "shuffled", "llm_only")}
-    ll: dict[str, list[np.ndarray]] = {a: [] for a in hyps}
-    for start in range(0, len(ds), batch_size):
-        idx = list(range(start, min(start + batch_size, len(ds))))
-        own = pad_collate([ds[i] for i in idx])
-        other = pad_collate([ds[perm[i]] for i in idx])
-        torch.manual_seed(int(dec["seed"]) + start)
-        megs = {"model": model.meg_embeddings(own), "noise": model.meg_embeddings(own, "noise"),
-                "shuffled": model.meg_embeddings(other), "llm_only": None}
-        for arm, meg in megs.items():
-            hyps[arm] += model.generate(meg, len(idx), **gen_kw)
-            rows = []
-            for c in cands:
-                rows.append(model.log_likelihood(meg, [c] * len(idx)).cpu().numpy())
-            ll[arm].append(np.stack(rows, 1))
-    return hyps, {a: np.concatenate(v) for a, v in ll.items()}
-
-
-def classifier_baseline(sets: dict[str, Any], seed: int, n_bins: int = 8) -> list[str]:
-    """The description a logistic regression picks for each test epoch (features: each
-    channel's mean in ``n_bins`` time bins; fitted on the train split)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    def feats(ds: Any) -> tuple[np.ndarray, list[str]]:
-        xs = []
-        for i in range(len(ds)):
-            x = ds[i]["x"].numpy()
-            xs.append(np.stack([b.mean(1) for b in np.array_split(x, n_bins, axis=1)], 1).ravel())
-        return np.stack(xs), ds.texts
-
-    xtr, ytr = feats(sets["train"])
-    xte, _ = feats(sets["test"])
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1,
-                                                             random_state=seed))
-    return list(clf.fit(xtr, ytr).predict(xte))
-
-
 def evaluate_text(ctx: RunContext, model: Brain2Text, sets: dict[str, Any]) -> dict[str, Any]:
-    """Free-running decoding of the test segments beside the three controls (and, for
-    described events, a classifier that picks the description)."""
+    """Free-running decoding of the test split beside the controls
+    (:func:`neuroseq.evaluation.text_decoding.evaluate_text`), with the run's facts."""
     if "test" not in sets:
         raise NeuroseqError("no test sentences: the corpus is too small for a sentence-disjoint "
                             "split with a test part.")
-    dec = ctx.cfg["decode"]
-    ds, refs = sets["test"], sets["test"].texts
-    if dec.get("max_test"):
-        n = min(int(dec["max_test"]), len(ds))
-        ds, refs = torch.utils.data.Subset(ds, range(n)), refs[:n]
-    hyps, ll = decode_arms(model, ds, refs, dec, int(ctx.cfg["data"]["batch_size"]))
-    events = bool(ctx.cfg["data"].get("descriptions"))
-    if events and not dec.get("max_test"):  # a classifier picking the description: a baseline
-        hyps["classifier"] = classifier_baseline(sets, ctx.train.seed)
-    cands = sorted(set(refs))
-    truth = np.array([cands.index(r) for r in refs])
-    use_bs = bool(dec.get("bertscore", True))
-    arms: dict[str, Any] = {}
-    if use_bs:  # one BERTScore call for all arms (one model load)
-        allf1 = tm.bert_f1([h for a in hyps.values() for h in a], refs * len(hyps))
-    for k, (arm, hy) in enumerate(hyps.items()):
-        per = tm.per_sentence(hy, refs, bertscore=False)
-        if use_bs:
-            per["bertscore"] = allf1[k * len(refs):(k + 1) * len(refs)]
-        corpus = tm.corpus_scores(hy, refs, per)
-        ret = tm.likelihood_retrieval(ll[arm], truth) if arm in ll else None
-        if ret is not None:
-            per["retrieval_top1"] = (np.asarray(ret["ranks"]) == 1).astype(float)
-            corpus["retrieval_top1"] = ret["top1"]
-        arms[arm] = {"corpus": corpus,
-                     "per_sentence": {m: v.tolist() for m, v in per.items()},
-                     "retrieval": ret,
-                     "examples": [{"reference": r, "decoded": h} for r, h in
-                                  zip(refs[:8], hy[:8], strict=False)]}
-    info = ctx.run / "run.json"
-    steps = json.loads(info.read_text()).get("global_step") if info.is_file() else None
-    return {"split": "test", "n_segments": len(refs), "n_sentences": len(cands),
-            "seed": ctx.train.seed, "steps": steps, "mode": ctx.meta.get("mode"),
-            "llm": ctx.cfg["llm"]["name"], "teacher_forced": False, "decode": dict(dec),
-            "source": "events" if events else "sentences",
-            "arms": arms, "table": tm.comparison_table(arms, controls=list(CONTROLS),
-                                                       metrics=TABLE_METRICS[events],
-                                                       groups=refs),
-            "permutation_unit": "distinct text (each segment's differences averaged within "
-                                "its sentence first)",
-            "retrieval_chance_top1": 1.0 / len(cands)}
+    res = text_decoding.evaluate_text(model, sets, dec=ctx.cfg["decode"],
+                                      batch_size=int(ctx.cfg["data"]["batch_size"]),
+                                      seed=ctx.train.seed,
+                                      events=bool(ctx.cfg["data"].get("descriptions")))
+    return res | {"steps": ctx.folder.info().get("global_step"), "mode": ctx.meta.get("mode"),
+                  "llm": ctx.cfg["llm"]["name"]}
 
 
 SYSTEM = System(
@@ -320,6 +194,9 @@ SYSTEM = System(
                           param_groups=lambda ctx, m: [{"prefix": "encoder.", "frozen": True}],
                           models={"brain2text": Brain2Text}, final_val_loss=True),
         "finetune": Stage(datasets=datasets, model=finetune_model, objective=finetune_objective,
-                          models={"brain2text": Brain2Text}, evaluate=evaluate_text),
+                          models={"brain2text": Brain2Text}, evaluate=evaluate_text,
+                          summary=text_decoding.summary),
     },
+    accepts={"model.encoder": (MEGEncoder, MEGXLEncoder, "preset"),
+             "model.quantizer": ("preset", "n_q", "codebook_size", "dim", "diversity_weight")},
 )

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from neuroseq.data.collate import EncodeCollate
 from neuroseq.data.splits import sample_spans
-from neuroseq.data.windows import TokenCollate, WindowDataset
+from neuroseq.data.windows import WindowDataset
 from neuroseq.errors import DataError, NeuroseqError
 from neuroseq.models.gpt2meg import GPT2MEG
 from neuroseq.models.linear_ar import LinearAR
@@ -123,6 +124,8 @@ SYSTEM = System(
     defaults=DEFAULTS,
     stages={"pretrain": Stage(
         setup=setup, datasets=datasets, model=build_model, objective=objective,
-        collate=lambda ctx: TokenCollate(ctx.tokenizer), closed_form=fit_linear_ar,
+        collate=lambda ctx: EncodeCollate(ctx.tokenizer), closed_form=fit_linear_ar,
         models=MODELS)},
+    accepts={"model": (*MODELS.values(), "value_embedding"), "tokenizer": (MuLawTokenizer,),
+             "objective": (NextTokenObjective,)},
 )

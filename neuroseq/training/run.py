@@ -2,24 +2,15 @@
 
 A system (:mod:`neuroseq.systems`) declares, for each stage, a :class:`Stage`: how to build its
 datasets, collate, model and objective, what to prepare first (a tokenizer), what to evaluate
-afterwards.  :func:`run_stage` does the rest the same way for all of them::
-
-    RUN/config.yaml        resolved configuration (the store as an absolute path)
-    RUN/meta.json          system, stage, model kind, sampling rate, channel vocabulary, split hash
-    RUN/tokenizer/         a fitted tokenizer, when the stage has one
-    RUN/model/             final weights (config.json + model.safetensors)
-    RUN/checkpoints/       Lightning last.ckpt / best.ckpt (resume)
-    RUN/run.json           seed, versions, metrics, checkpoint SHA-256
-    RUN/results.json       the stage's evaluation, when it has one
-
-:func:`load_run` reads a finished run back.  Every JSON is written atomically.
+afterwards, what to print of it.  :func:`run_stage` does the rest the same way for all of them,
+writing the run folder (:class:`~neuroseq.training.run_folder.RunFolder`); :func:`load_run` reads
+a finished run back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,29 +22,35 @@ from safetensors import SafetensorError
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from neuroseq.atomic import write_json_atomic
-from neuroseq.config import save_config, train_config
+from neuroseq.config import constructor_keys, save_config, train_config
+from neuroseq.data.collate import pad_collate
 from neuroseq.data.store import Store
-from neuroseq.data.windows import pad_collate
 from neuroseq.errors import NeuroseqError
 from neuroseq.log import logger
 from neuroseq.tokenizers import Tokenizer
 from neuroseq.training.loader import ResumableLoader
 from neuroseq.training.module import TaskModule
+from neuroseq.training.run_folder import RunFolder
 from neuroseq.training.trainer import TrainConfig, fit
 
 
 @dataclass
 class RunContext:
-    """What a stage's declarations receive: the configuration, the run, the data, the meta."""
+    """What a stage's declarations receive: the configuration, the run folder, the data, the
+    meta."""
 
     cfg: dict[str, Any]
-    run: Path
+    folder: RunFolder
     store: Store
     train: TrainConfig
     resume: bool = True
     meta: dict[str, Any] = field(default_factory=dict)
     tokenizer: Tokenizer | None = None
+
+    @property
+    def run(self) -> Path:
+        """The run directory."""
+        return self.folder.path
 
 
 Datasets = dict[str, Dataset]
@@ -88,6 +85,11 @@ class Stage:
         ``(ctx, model, datasets) -> dict`` written to ``RUN/results.json``.
     final_val_loss : bool
         Record the objective's mean over the whole val split in ``run.json``.
+    summary : callable | None
+        ``results -> [line, ...]``: what ``neuroseq finetune`` prints of ``results.json``.
+    load_model : callable | None
+        ``(folder, meta) -> nn.Module``: how :func:`load_run` rebuilds a saved model that needs
+        more than ``models[kind].from_pretrained`` (parts read from other runs).
     """
 
     datasets: Callable[[RunContext], Datasets]
@@ -100,16 +102,35 @@ class Stage:
     param_groups: Callable[[RunContext, nn.Module], list[dict[str, Any]]] | None = None
     evaluate: Callable[[RunContext, nn.Module, Datasets], dict[str, Any]] | None = None
     final_val_loss: bool = False
+    summary: Callable[[dict[str, Any]], list[str]] | None = None
+    load_model: Callable[[RunFolder, dict[str, Any]], nn.Module] | None = None
 
 
 @dataclass
 class System:
-    """A paper system: its default configuration sections and its stages."""
+    """A paper system: its default configuration sections and its stages.
+
+    ``accepts`` maps an open section (``model``, ``tokenizer``, ``objective``, or a sub-section
+    such as ``model.encoder``) to the classes or functions its keys are passed to: a key that
+    is neither in ``defaults`` nor an argument of one of them is refused when the
+    configuration is loaded.
+    """
 
     name: str
     description: str
     defaults: dict[str, Any]
     stages: dict[str, Stage]
+    accepts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def valid_keys(self) -> dict[str, set[str]]:
+        """Section → its valid keys (declared defaults and the accepting constructors')."""
+        out = {}
+        for where in ("model", "tokenizer", "objective", *self.accepts):
+            node: Any = self.defaults
+            for part in where.split("."):
+                node = node.get(part, {}) if isinstance(node, dict) else {}
+            out[where] = set(node) | {"kind"} | constructor_keys(*self.accepts.get(where, ()))
+        return out
 
     def stage(self, name: str) -> Stage:
         """The stage called ``name``, or a clear error listing the ones there are."""
@@ -132,14 +153,13 @@ def open_store(cfg: dict[str, Any]) -> Store:
 
 def start_run(cfg: dict[str, Any], run_dir: str | Path, *, resume: bool = True) -> RunContext:
     """Create the run directory, open the store (its path made absolute), seed torch."""
-    run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
+    folder = RunFolder(run_dir).create()
     if cfg["data"].get("store") and "://" not in str(cfg["data"]["store"]):
         cfg["data"]["store"] = str(Path(cfg["data"]["store"]).resolve())
     store = open_store(cfg)
     tcfg = train_config(cfg)
     torch.manual_seed(tcfg.seed)
-    return RunContext(cfg=cfg, run=run, store=store, train=tcfg, resume=resume)
+    return RunContext(cfg=cfg, folder=folder, store=store, train=tcfg, resume=resume)
 
 
 def batch_limits(train: Dataset, batch_size: int) -> bool:
@@ -180,8 +200,8 @@ def run_stage(system: System, stage: str, cfg: dict[str, Any], run_dir: str | Pa
     if ctx.meta["model_kind"] not in st.models:
         raise NeuroseqError(f"model.kind {ctx.meta['model_kind']!r} is not one the {stage} "
                             f"stage of {system.name} can load back ({sorted(st.models)}).")
-    write_json_atomic(ctx.run / "meta.json", ctx.meta)
-    save_config(cfg, ctx.run / "config.yaml")
+    ctx.folder.write_meta(ctx.meta)
+    save_config(cfg, ctx.folder.config_path)
     objective = st.objective(ctx) if st.objective is not None else None
     if objective is None:
         if st.closed_form is None:
@@ -190,9 +210,8 @@ def run_stage(system: System, stage: str, cfg: dict[str, Any], run_dir: str | Pa
     else:
         _train(ctx, st, model, objective, sets)
     if st.evaluate is not None:
-        results = st.evaluate(ctx, model, sets)
-        write_json_atomic(ctx.run / "results.json", results)
-    model.save_pretrained(ctx.run / "model")
+        ctx.folder.write_results(st.evaluate(ctx, model, sets))
+    model.save_pretrained(ctx.folder.model_dir)
     logger.info("%s %s done in %.1f s: %s", system.name, stage, time.perf_counter() - t0, ctx.run)
     return ctx.run
 
@@ -214,42 +233,36 @@ def _train(ctx: RunContext, st: Stage, model: nn.Module, objective: Any,
     fit(module, train_dl, val_dl, run_dir=ctx.run, cfg=ctx.train, resume=ctx.resume,
         extra_config=ctx.cfg, split_hash=ctx.meta.get("split_sha256"))
     if st.final_val_loss and val_dl is not None:  # for sweeps and comparisons
-        info = json.loads((ctx.run / "run.json").read_text())
+        info = ctx.folder.info()
         info["final_val_loss"] = mean_loss(model, objective, val_dl)
         info["n_train_windows"] = len(train)
-        write_json_atomic(ctx.run / "run.json", info)
+        ctx.folder.write_info(info)
 
 
-def load_run(run_dir: str | Path, models: dict[str, type]) -> tuple[nn.Module, Any, dict]:
+def load_run(run_dir: str | Path, models: dict[str, type],
+             load_model: Callable[[RunFolder, dict[str, Any]], nn.Module] | None = None
+             ) -> tuple[nn.Module, Any, dict]:
     """Model, tokenizer (None when the run has none) and meta of a finished run directory.
 
     ``models`` maps the model kinds the run's stage can write to their classes (the system's
-    declaration; :func:`neuroseq.systems.load_run` passes it).
+    declaration; :func:`neuroseq.systems.load_run` passes it), ``load_model`` the stage's own
+    loader when it has one.
     """
-    run = Path(run_dir)
-    for need in ("meta.json", "model"):
-        if not (run / need).exists():
-            raise NeuroseqError(f"{run} is not a finished run directory ({need} missing); train "
-                                "it with `neuroseq pretrain` or `neuroseq finetune`.")
-    try:
-        meta = json.loads((run / "meta.json").read_text())
-    except json.JSONDecodeError as err:
-        raise NeuroseqError(f"{run / 'meta.json'} is corrupt ({err}); train the run again.") \
-            from err
+    folder = RunFolder(run_dir)
+    folder.require("meta", "model")
+    meta = folder.meta()
     kind = meta.get("model_kind")
     if kind not in models:
-        raise NeuroseqError(f"{run}: model kind {kind!r} is unknown here ({sorted(models)}).")
-    weights = run / "model" / "model.safetensors"
+        raise NeuroseqError(f"{folder}: model kind {kind!r} is unknown here ({sorted(models)}).")
+    weights = folder.model_dir / "model.safetensors"
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # huggingface_hub prints a notice
-            model = models[kind].from_pretrained(run / "model")
+            model = load_model(folder, meta) if load_model is not None else \
+                models[kind].from_pretrained(folder.model_dir)
     except (OSError, ValueError, RuntimeError, SafetensorError) as err:
-        raise NeuroseqError(f"cannot load the model weights of {run} ({type(err).__name__}: "
+        raise NeuroseqError(f"cannot load the model weights of {folder} ({type(err).__name__}: "
                             f"{str(err).splitlines()[0] if str(err) else ''}); the file "
                             f"{weights.name} is truncated or corrupt — train the run again or "
                             "restore it from a copy.") from err
     model.eval()
-    tok = None
-    if (run / "tokenizer").is_dir():
-        tok = Tokenizer.from_pretrained(run / "tokenizer")
-    return model, tok, meta
+    return model, folder.tokenizer(), meta

@@ -25,10 +25,10 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from neuroseq import __version__
-from neuroseq.atomic import write_json_atomic
 from neuroseq.errors import NeuroseqError
 from neuroseq.log import logger, progress_enabled
 from neuroseq.training.loader import ResumableLoader
+from neuroseq.training.run_folder import RunFolder
 
 
 @dataclass
@@ -103,11 +103,12 @@ def build_trainer(run_dir: str | Path, cfg: TrainConfig, *, has_val: bool,
                   callbacks: list[Any] | None = None,
                   distributed_sampler: bool = True) -> L.Trainer:
     """A ``lightning.Trainer`` writing checkpoints, CSV and TensorBoard logs under ``run_dir``."""
-    run_dir = Path(run_dir)
+    folder = RunFolder(run_dir)
+    run_dir = folder.path
     if not logger.isEnabledFor(logging.INFO):  # Lightning's banner only with -v
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     # last.ckpt every N steps (resume), best.ckpt on the monitored loss
-    last = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True,
+    last = ModelCheckpoint(dirpath=folder.checkpoints_dir, save_top_k=0, save_last=True,
                            every_n_train_steps=cfg.checkpoint_every_n_steps,
                            enable_version_counter=False)
     if cfg.monitor_mode not in ("min", "max"):
@@ -116,7 +117,7 @@ def build_trainer(run_dir: str | Path, cfg: TrainConfig, *, has_val: bool,
     if not cfg.monitor.startswith("val_"):
         raise NeuroseqError(f"train.monitor must be a validation metric (val_…), got "
                             f"{cfg.monitor!r}.")
-    best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best",
+    best = ModelCheckpoint(dirpath=folder.checkpoints_dir, filename="best",
                            monitor=cfg.monitor if has_val else "train_loss",
                            mode=cfg.monitor_mode if has_val else "min",
                            save_top_k=1, save_last=False, enable_version_counter=False,
@@ -174,8 +175,8 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
     metrics, checkpoint hashes).
     """
     cfg = cfg or TrainConfig()
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    folder = RunFolder(run_dir).create()
+    run_dir = folder.path
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.backends.cuda.matmul.allow_tf32 = bool(cfg.tf32)
     torch.backends.cudnn.allow_tf32 = bool(cfg.tf32)
@@ -195,7 +196,7 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
                             distributed_sampler=not resumable)
     if resumable:
         train_loader.bind(trainer)
-    last = run_dir / "checkpoints" / "last.ckpt"
+    last = folder.checkpoint("last")
     ckpt_path = str(last) if resume and last.is_file() else None
     if ckpt_path:
         check_checkpoint(last)
@@ -213,7 +214,7 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
     if trainer.is_global_zero and earlier is not None:
         _merge_csv(csv, earlier)
     stopped = trainer.global_step
-    best = run_dir / "checkpoints" / "best.ckpt"
+    best = folder.checkpoint("best")
     if stopping and best.is_file():  # evaluate (and save) the weights early stopping chose
         check_checkpoint(best)
         state = torch.load(best, map_location="cpu", weights_only=True)
@@ -224,11 +225,11 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
     if trainer.is_global_zero:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
                    if torch.is_tensor(v) and v.numel() == 1}
-        ckpts = {p.name: sha256(p) for p in sorted((run_dir / "checkpoints").glob("*.ckpt"))}
+        ckpts = {p.name: sha256(p) for p in sorted(folder.checkpoints_dir.glob("*.ckpt"))}
         info = {"config": dataclasses.asdict(cfg) | (extra_config or {}), "seed": cfg.seed,
                 "versions": versions(), "split_hash": split_hash,
                 "global_step": stopped, "best_step": best_step, "train_s": round(train_s, 1),
                 "early_stopped": bool(stopping) and stopped < cfg.max_steps, "metrics": metrics,
                 "checkpoints_sha256": ckpts, "resumed_from": ckpt_path}
-        write_json_atomic(run_dir / "run.json", info)
+        folder.write_info(info)
     return trainer

@@ -104,3 +104,67 @@ def test_megxl_preset_is_the_papers_pipeline(meg_rec, tmp_path):
     bad = CliRunner().invoke(main, ["prepare", str(fif), "-o", str(tmp_path / "t.zarr"),
                                     "--preset", "megxl", "--resample", "100"])
     assert bad.exit_code == 2 and "--preset" in bad.output
+
+
+def test_a_flag_that_disagrees_with_the_sidecar_is_an_error(tmp_path):
+    """Before: `info a.npy --sfreq 50` with a sidecar saying 400 Hz read 10 s as 80 s."""
+    import json
+
+    import numpy as np
+
+    np.save(tmp_path / "a.npy", np.random.default_rng(0).standard_normal((2, 4000)))
+    (tmp_path / "a.json").write_text(json.dumps({"sfreq": 400, "ch_names": ["Fz", "Cz"],
+                                                 "ch_types": ["eeg", "eeg"]}))
+    r = CliRunner().invoke(main, ["info", str(tmp_path / "a.npy"), "--sfreq", "50"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "--sfreq" in r.output and "50" in r.output and "400" in r.output
+    assert "a.json" in r.output
+    r = CliRunner().invoke(main, ["info", str(tmp_path / "a.npy"), "--sfreq", "400"])
+    assert r.exit_code == 0 and "10.0 s" in r.output, r.output  # agreeing flag: as before
+    r = CliRunner().invoke(main, ["info", str(tmp_path / "a.npy")])
+    assert r.exit_code == 0 and "400 Hz" in r.output
+    r = CliRunner().invoke(main, ["info", str(tmp_path / "a.npy"), "--ch-names", "O1,O2"])
+    assert r.exit_code == 2 and "--ch-names" in r.output
+
+
+def test_info_describes_a_prepared_store(meg_rec, tmp_path):
+    """Before: `info STORE.zarr` said 'no readable recording in directory'."""
+    fif = tmp_path / "sub-01_task-vis_meg.fif"
+    meg_rec.save_fif(fif)
+    store = tmp_path / "s.zarr"
+    r = CliRunner().invoke(main, ["prepare", str(fif), "-o", str(store)])
+    assert r.exit_code == 0, r.output
+    assert "(change with --split / --n-val)" in r.output and "%" in r.output
+    r = CliRunner().invoke(main, ["info", str(store)])
+    assert r.exit_code == 0, r.output
+    out = r.output
+    assert "prepared store, 1 recording(s)" in out and "Hz" in out
+    assert "split:    time: train" in out and "val" in out and "test" in out
+    assert "pipeline: robust_scale" in out.lower() or "pipeline:" in out
+    assert "events:" in out
+
+
+def test_errors_show_paths_not_path_objects():
+    from pathlib import Path
+
+    from neuroseq.cli import cli_phrasing
+
+    msg = f"cannot read {Path('/data/a.fif')!r} nor {Path('b c.fif')!r}"
+    assert cli_phrasing(msg) == "cannot read /data/a.fif nor b c.fif"
+
+
+def test_a_word_corpus_is_not_split_by_word_conditions(tmp_path):
+    """Before: every word type became a condition of the time split, and on this corpus 1.9 s of
+    128 s was left for training; word and phoneme events are no trial conditions."""
+    corpus = tmp_path / "w"
+    r = CliRunner().invoke(main, ["simulate", "--words", "--subjects", "1", "--vocab", "20",
+                                  "--sfreq", "100", "-o", str(corpus)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["prepare", str(corpus), "-o", str(tmp_path / "s.zarr"),
+                                  "--preset", "megxl"])
+    assert r.exit_code == 0, r.output
+    from neuroseq.data.store import Store
+
+    secs = Store(tmp_path / "s.zarr").split.summary()
+    assert secs["train"] > 0.7 * sum(secs.values())
+    assert "warning: only" not in r.output

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from neuroseq.data.recording import Recording, Sensors
+from neuroseq.data.segments import InMemoryCorpus
 from neuroseq.data.sentences import SentenceDataset, check_disjoint, sentences, split_of
-from neuroseq.data.windows import InMemoryCorpus
 from neuroseq.errors import DataError
 
 TEXTS = [f"the dog number {i} ran home" for i in range(40)]

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from neuroseq.data.collate import pad_collate
 from neuroseq.data.store import Store
 from neuroseq.data.tasks import PYLOSSLESS_TASKS, MultiTaskEpochs
-from neuroseq.data.windows import pad_collate
 from neuroseq.errors import DataError
 from neuroseq.models.eegpt import EEGPT
 from neuroseq.models.electrodes import ElectrodeVocab
@@ -41,7 +41,7 @@ def test_mixed_batches_train_an_eegpt(sim_store, vocab):
                                  generator=torch.Generator().manual_seed(0))))
     assert batch["x"].shape == (16, 8, 64) and batch["mask"].all()
     assert set(batch["task"]) == {"ab", "ba"}
-    model = EEGPT(ds.n_classes, n_electrodes=len(vocab), preset="tiny", patch_len=16,
+    model = EEGPT(ds.n_classes, n_chans=len(vocab), preset="tiny", patch_len=16,
                   freeze_ete=False)
     objective = MultiTaskObjective()
     first, met = objective(model, batch)

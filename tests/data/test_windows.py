@@ -3,10 +3,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from neuroseq.data.collate import pad_collate
 from neuroseq.data.preparation import prepare
 from neuroseq.data.recording import Recording, Sensors, make_events
+from neuroseq.data.segments import InMemoryCorpus
 from neuroseq.data.splits import SplitSpec
-from neuroseq.data.windows import EpochDataset, InMemoryCorpus, WindowDataset, pad_collate
+from neuroseq.data.windows import EpochDataset, WindowDataset
 from neuroseq.errors import DataError
 
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from neuroseq.data.collate import pad_collate
 from neuroseq.data.recording import Recording, Sensors, make_events
-from neuroseq.data.windows import InMemoryCorpus, pad_collate
+from neuroseq.data.segments import InMemoryCorpus
 from neuroseq.data.words import (
     WordGroupDataset,
     clean_words,

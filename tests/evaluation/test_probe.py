@@ -34,7 +34,7 @@ class _Epochs(torch.utils.data.Dataset):
 
 def test_probe_reads_a_planted_topography_and_not_shuffled_labels():
     torch.manual_seed(0)
-    model = EEGPT({"side": 2}, n_electrodes=8, preset="tiny", patch_len=16)
+    model = EEGPT({"side": 2}, n_chans=8, preset="tiny", patch_len=16)
     x, y, t = frozen_features(model, _Epochs(10, 0))
     assert x.shape == (10, 8 * 32) and (t == "side").all() and len(y) == 10
     good = linear_probe(model, _Epochs(200, 1), _Epochs(200, 2))["side"]
@@ -71,7 +71,7 @@ def test_a_pretrained_frozen_ete_reads_a_planted_topography_a_random_one_does_no
 
     def model() -> EEGPT:
         torch.manual_seed(0)
-        return EEGPT({"side": 2}, n_electrodes=8, preset="tiny", patch_len=16)
+        return EEGPT({"side": 2}, n_chans=8, preset="tiny", patch_len=16)
 
     pre = model()
     pre.ete.requires_grad_(True)

@@ -79,7 +79,8 @@ def test_report_renders_all_figures(ar_generated):
     html = (out / "report.html").read_text()
     imgs = re.findall(r"<img[^>]+src=\"data:image/png;base64,[^\"]{500,}", html)
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert {"psd.png", "traces.png", "evoked.png", "correlation.png", "hmm.png"} <= set(pngs)
+    assert {"psd_generated.png", "traces.png", "evoked.png", "correlation.png",
+            "hmm.png"} <= set(pngs)
     assert len(imgs) >= len(pngs)  # every figure embedded (plus MNE's own images)
     assert "discriminability" in html and (out / "metrics.json").exists()
 

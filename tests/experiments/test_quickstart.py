@@ -43,4 +43,9 @@ def test_quickstart_full_pipeline_smoke(tmp_path):
                                                   "white noise"}
     assert want <= set(metrics)
     assert (qs / "report.html").stat().st_size > 100_000 and (qs / "psd.png").exists()
+    # the raw-vs-preprocessed figure the summary names is not overwritten by the report's
+    assert f"figure: {qs / 'psd.png'}" in r.output or "psd.png" in r.output
+    assert (qs / "psd_generated.png").read_bytes() != (qs / "psd.png").read_bytes()
     assert all((qs / "generated" / f"{m['slug']}.fif").exists() for m in MODELS.values())
+    assert all((qs / "generated" / f"{slug}.fif").exists()
+               for _, _, slug in SAMPLED_VARIANTS.values())

@@ -19,7 +19,7 @@ def _topography_epochs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_shapes_constraints_and_clear_errors():
-    m = EEGNet({"a": 2, "b": 4}, n_channels=8, n_times=64, sfreq=64.0)
+    m = EEGNet({"a": 2, "b": 4}, n_chans=8, n_times=64, sfreq=64.0)
     x = torch.randn(3, 8, 64)
     out = m(x, tasks=["a", "b", "a"])
     assert out.shape == (3, 4) and torch.isinf(out[[0, 2], 2:]).all()
@@ -38,7 +38,7 @@ def test_shapes_constraints_and_clear_errors():
     with pytest.raises(KeyError, match="unknown task"):
         m(x, tasks="c")
     with pytest.raises(ValueError, match="too few"):
-        EEGNet({"a": 2}, n_channels=8, n_times=16)
+        EEGNet({"a": 2}, n_chans=8, n_times=16)
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
@@ -48,7 +48,7 @@ def test_learns_a_planted_topography_and_not_shuffled_labels(shuffle):
     if shuffle:  # the same data with labels that say nothing: held-out accuracy near chance
         y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(1))]
     xt, yt = _topography_epochs(200, 1)
-    m = EEGNet({"t": 2}, n_channels=8, n_times=64, sfreq=64.0, dropout=0.25)
+    m = EEGNet({"t": 2}, n_chans=8, n_times=64, sfreq=64.0, dropout=0.25)
     opt = torch.optim.AdamW(m.parameters(), lr=1e-2)
     obj = MultiTaskObjective()
     ids = torch.zeros(32, 8, dtype=torch.long)
@@ -62,3 +62,17 @@ def test_learns_a_planted_topography_and_not_shuffled_labels(shuffle):
     m.eval()
     acc = (m(xt, tasks="t").argmax(-1) == yt).float().mean().item()
     assert (acc < 0.65) if shuffle else (acc > 0.9), acc
+
+
+def test_old_constructor_names_still_load_with_a_deprecation():
+    """``n_channels`` (the name before the shared vocabulary) builds the same model, with a
+    DeprecationWarning; disagreeing old and new names are an error."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = EEGNet({"t": 2}, n_channels=8, n_times=64)
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+    assert old.n_channels == 8
+    with pytest.raises(TypeError, match="disagree"):
+        EEGNet({"t": 2}, n_chans=8, n_times=64, n_channels=4)

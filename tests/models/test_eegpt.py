@@ -33,7 +33,7 @@ def test_patchify_and_rope():
 
 def test_ete_shapes_and_causality():
     torch.manual_seed(0)
-    m = ETE(n_electrodes=20, **KW).eval()
+    m = ETE(n_chans=20, **KW).eval()
     x = torch.randn(2, 3, 32 * 6)
     el = torch.tensor([[0, 1, 2], [3, 4, 5]])
     out = m(x, el)
@@ -63,7 +63,7 @@ def test_beta_mask_blocks_inactive_electrodes():
 
 def test_mixed_task_batches_with_different_electrodes_and_classes():
     torch.manual_seed(0)
-    m = EEGPT({"faces": 2, "checker": 4}, n_electrodes=30, freeze_ete=False, **KW)
+    m = EEGPT({"faces": 2, "checker": 4}, n_chans=30, freeze_ete=False, **KW)
     x = torch.randn(3, 5, 32 * 4)
     x[0, 3:] = 0  # sample 0 has 3 electrodes
     el = torch.tensor([[0, 1, 2, 0, 0], [5, 6, 7, 8, 9], [1, 2, 3, 4, 5]])
@@ -76,7 +76,7 @@ def test_mixed_task_batches_with_different_electrodes_and_classes():
                                           "task": tasks, "y": torch.tensor([1, 3, 0])})
     loss.backward()
     assert torch.isfinite(loss) and m.ete.embed.weight.grad is not None
-    frozen = EEGPT({"faces": 2}, n_electrodes=30, freeze_ete=True, pooling="summary", **KW)
+    frozen = EEGPT({"faces": 2}, n_chans=30, freeze_ete=True, pooling="summary", **KW)
     trainable = [n for n, p in frozen.ete.named_parameters() if p.requires_grad]
     assert trainable == ["summary"]  # the paper's learnable token c; the rest is frozen
     frozen(x, el, active, "faces").sum().backward()
@@ -97,7 +97,7 @@ def _oscillations(n: int, e: int, t: int, seed: int) -> torch.Tensor:
 @pytest.mark.parametrize("objective", [NextPatchObjective(), MaskedPatchObjective(0.5, seed=0)])
 def test_pretraining_loss_falls_on_simulated_data(objective):
     torch.manual_seed(0)
-    m = ETE(n_electrodes=8, **KW)
+    m = ETE(n_chans=8, **KW)
     opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
     x = _oscillations(8, 4, 32 * 6, 0)
     batch = {"x": x, "sensors": {"ids": torch.arange(4).expand(8, 4)}}
@@ -115,7 +115,7 @@ def test_pretraining_loss_falls_on_simulated_data(objective):
 
 def test_save_load_round_trip(tmp_path):
     torch.manual_seed(0)
-    m = EEGPT({"faces": 2}, n_electrodes=12, **KW).eval()
+    m = EEGPT({"faces": 2}, n_chans=12, **KW).eval()
     x = torch.randn(2, 3, 64)
     el = torch.tensor([[0, 1, 2], [3, 4, 5]])
     act = torch.ones(2, 3, dtype=torch.bool)
@@ -126,7 +126,7 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_base_preset_size_matches_the_paper():
-    m = EEGPT({"t": 2}, n_electrodes=138, preset="base", patch_len=256)
+    m = EEGPT({"t": 2}, n_chans=138, preset="base", patch_len=256)
     n = sum(p.numel() for p in m.parameters())
     assert 1_000_000 < n < 2_000_000  # paper: 1.46 M (ETE 3 + TEG 3 layers, width 128)
 
@@ -143,7 +143,7 @@ def test_vocab_reads_biosemi_montages_as_biosemi():
 
 def test_feature_norm_standardises_summaries_over_active_electrodes_only(tmp_path):
     torch.manual_seed(0)
-    m = EEGPT({"faces": 2}, n_electrodes=12, feature_norm=True, freeze_ete=False, **KW)
+    m = EEGPT({"faces": 2}, n_chans=12, feature_norm=True, freeze_ete=False, **KW)
     seen = {}
     m.teg.register_forward_pre_hook(lambda mod, args: seen.update(z=args[0].detach()))
     x = torch.randn(4, 3, 64, requires_grad=True)
@@ -168,7 +168,7 @@ def test_pooling_reads_the_trained_patch_outputs():
     x = torch.randn(2, 3, 32 * 4)
     el = torch.tensor([[0, 1, 2], [3, 4, 5]])
     active = torch.ones(2, 3, dtype=torch.bool)
-    out = {p: EEGPT({"t": 2}, n_electrodes=8, pooling=p, **KW) for p in ("mean", "attention",
+    out = {p: EEGPT({"t": 2}, n_chans=8, pooling=p, **KW) for p in ("mean", "attention",
                                                                           "summary")}
     for m in out.values():
         m.load_state_dict(out["attention"].state_dict(), strict=False)
@@ -179,11 +179,11 @@ def test_pooling_reads_the_trained_patch_outputs():
     att = out["attention"].pool(ete_out)
     lo, hi = ete_out["hidden"].min(2).values, ete_out["hidden"].max(2).values
     assert ((att >= lo - 1e-5) & (att <= hi + 1e-5)).all()  # a convex mix of the patches
-    frozen = EEGPT({"t": 2}, n_electrodes=8, freeze_ete=True, pooling="attention", **KW)
+    frozen = EEGPT({"t": 2}, n_chans=8, freeze_ete=True, pooling="attention", **KW)
     frozen(x, el, active, "t").sum().backward()
     assert frozen.pool_query.grad is not None and frozen.ete.embed.weight.grad is None
     with pytest.raises(ValueError, match="pooling"):
-        EEGPT({"t": 2}, n_electrodes=8, pooling="max", **KW)
+        EEGPT({"t": 2}, n_chans=8, pooling="max", **KW)
 
 
 def test_amplitude_feature_adds_each_electrodes_log_rms():
@@ -192,8 +192,8 @@ def test_amplitude_feature_adds_each_electrodes_log_rms():
     active = torch.ones(1, 2, dtype=torch.bool)
     x = torch.randn(1, 2, 32 * 4)
     x[0, 1] *= 10
-    plain = EEGPT({"t": 2}, n_electrodes=4, **KW).eval()
-    amp = EEGPT({"t": 2}, n_electrodes=4, amplitude=True, **KW).eval()
+    plain = EEGPT({"t": 2}, n_chans=4, **KW).eval()
+    amp = EEGPT({"t": 2}, n_chans=4, amplitude=True, **KW).eval()
     amp.load_state_dict(plain.state_dict(), strict=False)
     shift = amp.electrode_features(x, el, active) - plain.electrode_features(x, el, active)
     logrms = x.pow(2).mean(-1, keepdim=True).sqrt().log()  # [1, 2, 1]
@@ -258,7 +258,7 @@ def test_next_patch_loss_counts_every_step_ahead_and_the_spectrum():
 
 
 def test_a_bidirectional_ete_refuses_next_patch_prediction():
-    m = ETE(n_electrodes=4, bidirectional=True, **KW)
+    m = ETE(n_chans=4, bidirectional=True, **KW)
     x = torch.randn(1, 2, 32 * 3)
     with pytest.raises(ValueError, match="both ways"):
         NextPatchObjective()(m, _batch(x))
@@ -270,7 +270,7 @@ def test_a_bidirectional_ete_refuses_next_patch_prediction():
 
 def test_window_normalisation_removes_level_and_gain():
     torch.manual_seed(0)
-    m = ETE(n_electrodes=4, input_norm="window", horizon=2, **KW).eval()
+    m = ETE(n_chans=4, input_norm="window", horizon=2, **KW).eval()
     x = torch.randn(1, 2, 32 * 3)
     el = torch.zeros(1, 2, dtype=torch.long)
     a, b = m(x, el), m(7 * x + 3, el)

@@ -27,7 +27,7 @@ def test_word_pooling_averages_each_words_frames():
 @pytest.mark.parametrize("head", ["mlp", "attention", "linear"])
 def test_heads_predict_one_embedding_per_word_and_ignore_padded_sensors(head):
     torch.manual_seed(0)
-    m = WordRetrieval(BACKBONE, n_channels=6, out_dim=7, head=head, hidden=16).eval()
+    m = WordRetrieval(BACKBONE, n_chans=6, n_outputs=7, head=head, hidden=16).eval()
     codes, sensors, mask, frames = _batch()
     mask[1, 3:] = False
     out = m(codes, sensors, mask, frames)
@@ -41,17 +41,17 @@ def test_heads_predict_one_embedding_per_word_and_ignore_padded_sensors(head):
 
 def test_the_original_head_grows_with_sensors_and_the_compact_one_does_not():
     def size(head, c):
-        m = WordRetrieval(BACKBONE, n_channels=c, out_dim=50, head=head, hidden=64)
+        m = WordRetrieval(BACKBONE, n_chans=c, n_outputs=50, head=head, hidden=64)
         return sum(p.numel() for p in m.head.parameters())
     assert size("mlp", 300) - size("mlp", 100) == 200 * 64 * 64  # d_model 64 per sensor
     assert size("attention", 300) == size("attention", 100)
     with pytest.raises(ValueError, match="built for 4"):
-        m = WordRetrieval(BACKBONE, n_channels=4, out_dim=3, head="mlp", hidden=8)
+        m = WordRetrieval(BACKBONE, n_chans=4, n_outputs=3, head="mlp", hidden=8)
         m(*_batch(c=5))
 
 
 def test_a_frozen_backbone_gets_no_gradient_and_stays_in_eval_mode(tmp_path):
-    m = WordRetrieval(BACKBONE, n_channels=5, out_dim=3, head="linear", freeze_backbone=True)
+    m = WordRetrieval(BACKBONE, n_chans=5, n_outputs=3, head="linear", freeze_backbone=True)
     m.train()
     assert not m.backbone.training and m.head.training
     m(*_batch()).sum().backward()
@@ -80,7 +80,7 @@ def test_word_retrieval_learns_planted_word_codes():
     batch = {"codes": codes, "sensors": sensors, "mask": mask, "word_frames": frames,
              "targets": vectors[ids], "word_valid": torch.ones(b, w, dtype=torch.bool)}
     torch.manual_seed(0)
-    m = WordRetrieval(BACKBONE, n_channels=c, out_dim=12, head="attention", hidden=32,
+    m = WordRetrieval(BACKBONE, n_chans=c, n_outputs=12, head="attention", hidden=32,
                       dropout=0.0)
     obj = WordRetrievalObjective()
     opt = torch.optim.AdamW(m.parameters(), lr=3e-3)

@@ -6,9 +6,9 @@ import copy
 import pytest
 import torch
 
+from neuroseq.data.collate import pad_collate
 from neuroseq.data.sentences import SentenceDataset
 from neuroseq.data.store import Store
-from neuroseq.data.windows import pad_collate
 from neuroseq.models.brain2text import Brain2Text
 from neuroseq.objectives.brain2text import (
     Distillation,

@@ -28,7 +28,7 @@ def _batch(x: torch.Tensor) -> dict:
 
 def test_pretraining_explains_most_of_the_held_out_variance_of_an_oscillator():
     torch.manual_seed(0)
-    m = ETE(n_electrodes=E, patch_len=16, preset="tiny")
+    m = ETE(n_chans=E, patch_len=16, preset="tiny")
     obj = NextPatchObjective()
     train, held_out = oscillator(512, 0), oscillator(128, 1)
     opt = torch.optim.AdamW(m.parameters(), lr=3e-3)

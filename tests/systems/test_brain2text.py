@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from neuroseq import systems
 from neuroseq.cli import main
+from neuroseq.data.collate import pad_collate
 from neuroseq.data.sentences import SentenceDataset
 from neuroseq.data.store import Store
-from neuroseq.data.windows import pad_collate
 from neuroseq.models.brain2text import Brain2Text
 
 CFG = ["--config", "configs/brain2text_tiny.yaml", "data.batch_size=4",
@@ -132,10 +132,10 @@ def test_described_events_mode_adds_a_classifier_baseline(sim_store, tiny_llm_di
 
 
 def test_shuffled_control_always_reads_another_sentence():
-    from neuroseq.systems.brain2text import _other_sentence
+    from neuroseq.evaluation.arms import other_unit
 
     texts = ["a b"] * 7 + ["c d"] * 2 + ["e"]
-    idx = _other_sentence(texts, 0)
+    idx = other_unit(texts, 0)
     assert all(texts[j] != t for t, j in zip(texts, idx, strict=True))
 
 

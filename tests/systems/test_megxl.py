@@ -55,7 +55,7 @@ def test_word_retrieval_finetunes_from_a_pretrained_run_and_reports_against_chan
     assert r.exit_code == 0, r.output
     run = tmp_path / "probe"
     r = CliRunner().invoke(main, [*WORDS, f"data.store={word_store}", "-o", str(run),
-                                  f"model.pretrained={pre}", "--linear-probe"])
+                                  f"model.pretrained={pre}", "model.linear_probe=true"])
     assert r.exit_code == 0, r.output
     assert "balanced top-10" in r.output and "chance" in r.output
     res = json.loads((run / "results.json").read_text())
@@ -79,13 +79,16 @@ def test_word_retrieval_errors_name_what_to_fix(word_store, tmp_path):
     r = CliRunner().invoke(main, [*WORDS, f"data.store={word_store}", "-o", str(tmp_path / "b"),
                                   "data.group_size=5000"])
     assert r.exit_code == 2 and "group_size" in r.output
+    # the linear probe is MEG-XL's config key, not a global flag: EEGPT names its own keys
     r = CliRunner().invoke(main, ["finetune", "--config", "configs/eegpt_finetune_tiny.yaml",
-                                  "--linear-probe", f"data.store={word_store}"])
-    assert r.exit_code == 2 and "freeze_ete" in r.output
+                                  "model.linear_probe=true", f"data.store={word_store}"])
+    assert r.exit_code == 2 and "model.linear_probe" in r.output and "freeze_ete" in r.output
+    r = CliRunner().invoke(main, [*WORDS, "--linear-probe", f"data.store={word_store}"])
+    assert r.exit_code == 2 and "No such option" in r.output
 
 
 def test_pool_window_pools_the_chosen_seconds_of_each_word(word_store, tmp_path):
-    from neuroseq.systems.megxl import WordCollate, load_word_targets
+    from neuroseq.data.words import WordCollate, load_word_targets
 
     run = tmp_path / "pw"
     r = CliRunner().invoke(main, [*WORDS, f"data.store={word_store}", "-o", str(run),
@@ -114,8 +117,9 @@ def test_several_corpora_pretrain_in_one_run(tmp_path):
     """A KIT-208 word corpus and 306-channel MEGIN MEG in one store, the MEG-XL preset, one
     pretraining run: batches pad to the larger helmet and mask what is padding."""
 
+    from neuroseq.data.collate import pad_collate
     from neuroseq.data.store import Store
-    from neuroseq.data.windows import WindowDataset, pad_collate
+    from neuroseq.data.windows import WindowDataset
 
     r = CliRunner().invoke(main, ["simulate", "--words", "--subjects", "1", "--sentences", "12",
                                   "--vocab", "10", "--sfreq", "100", "-o", str(tmp_path / "w")])

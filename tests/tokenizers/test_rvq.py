@@ -104,7 +104,7 @@ def test_errors(trained):
 
 def test_channel_agnostic_codec_fits_across_montages_and_mu_law_refuses():
     from neuroseq.data.recording import Recording, Sensors
-    from neuroseq.data.windows import InMemoryCorpus
+    from neuroseq.data.segments import InMemoryCorpus
     from neuroseq.tokenizers import MuLawTokenizer
 
     g = np.random.default_rng(0)

@@ -1,0 +1,138 @@
+"""The brain-to-text evaluation protocol: free-running decoding of the test segments, the model
+beside its controls (:mod:`neuroseq.evaluation.arms`: noise, the brain data of another
+sentence, the LLM alone) and, for described events, a classifier that picks the description.
+
+Every arm is scored with BLEU-4, ROUGE-L, WER, BERTScore (:mod:`neuroseq.evaluation.text`) and
+by retrieval of the true text among all test texts by the arm's likelihood, chance beside; each
+control is compared with a paired permutation test over sentences.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from neuroseq.evaluation import text as tm
+from neuroseq.evaluation.arms import run_arms
+
+#: arm name → brain input (see :mod:`neuroseq.evaluation.arms`)
+ARMS = {"model": "own", "noise": "noise", "shuffled": "other", "llm_only": "empty"}
+#: the three controls every table has beside the model
+CONTROLS = ("noise", "shuffled", "llm_only")
+#: the table's metrics for sentences (exact match of a whole sentence is left out: no arm
+#: reaches it at our scale, so it can separate nothing) and for described events (where the
+#: texts are a closed set and exact match is the accuracy of the description)
+TABLE_METRICS = {False: ["bleu4", "rouge_l", "wer", "bertscore", "retrieval_top1"],
+                 True: ["bleu4", "rouge_l", "wer", "bertscore", "exact_match",
+                        "retrieval_top1"]}
+GENERATE_KEYS = ("max_new_tokens", "num_beams", "do_sample", "temperature", "top_p", "seed")
+
+
+@torch.no_grad()
+def decode_arms(model: Any, ds: Any, texts: list[str], dec: dict[str, Any],
+                batch_size: int) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
+    """Decoded text of every item of ``ds`` (whose texts are ``texts``) per arm (:data:`ARMS`)
+    and each arm's log-likelihood matrix ``[items, distinct texts]``."""
+    model.eval()
+    cands = sorted(set(texts))
+    gen_kw = {k: dec[k] for k in GENERATE_KEYS}
+
+    def predict(batch: Any, n: int) -> tuple[list[str], np.ndarray]:
+        meg = None if batch is None else model.meg_embeddings(batch)
+        hyps = model.generate(meg, n, **gen_kw)
+        rows = [model.log_likelihood(meg, [c] * n).cpu().numpy() for c in cands]
+        return hyps, np.stack(rows, 1)
+
+    out = run_arms(ds, texts, predict, arms=ARMS, batch_size=batch_size, seed=int(dec["seed"]))
+    hyps = {a: [h for part in v for h in part[0]] for a, v in out.items()}
+    return hyps, {a: np.concatenate([part[1] for part in v]) for a, v in out.items()}
+
+
+def classifier_baseline(sets: dict[str, Any], seed: int, n_bins: int = 8) -> list[str]:
+    """The description a logistic regression picks for each test epoch (features: each
+    channel's mean in ``n_bins`` time bins; fitted on the train split)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def feats(ds: Any) -> tuple[np.ndarray, list[str]]:
+        xs = []
+        for i in range(len(ds)):
+            x = ds[i]["x"].numpy()
+            xs.append(np.stack([b.mean(1) for b in np.array_split(x, n_bins, axis=1)], 1).ravel())
+        return np.stack(xs), ds.texts
+
+    xtr, ytr = feats(sets["train"])
+    xte, _ = feats(sets["test"])
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1,
+                                                             random_state=seed))
+    return list(clf.fit(xtr, ytr).predict(xte))
+
+
+def score_arms(hyps: dict[str, list[str]], ll: dict[str, np.ndarray], refs: list[str], *,
+               bertscore: bool = True) -> dict[str, Any]:
+    """Each arm's corpus scores, per-sentence scores, likelihood retrieval and examples."""
+    cands = sorted(set(refs))
+    truth = np.array([cands.index(r) for r in refs])
+    arms: dict[str, Any] = {}
+    if bertscore:  # one BERTScore call for all arms (one model load)
+        allf1 = tm.bert_f1([h for a in hyps.values() for h in a], refs * len(hyps))
+    for k, (arm, hy) in enumerate(hyps.items()):
+        per = tm.per_sentence(hy, refs, bertscore=False)
+        if bertscore:
+            per["bertscore"] = allf1[k * len(refs):(k + 1) * len(refs)]
+        corpus = tm.corpus_scores(hy, refs, per)
+        ret = tm.likelihood_retrieval(ll[arm], truth) if arm in ll else None
+        if ret is not None:
+            per["retrieval_top1"] = (np.asarray(ret["ranks"]) == 1).astype(float)
+            corpus["retrieval_top1"] = ret["top1"]
+        arms[arm] = {"corpus": corpus,
+                     "per_sentence": {m: v.tolist() for m, v in per.items()},
+                     "retrieval": ret,
+                     "examples": [{"reference": r, "decoded": h} for r, h in
+                                  zip(refs[:8], hy[:8], strict=False)]}
+    return arms
+
+
+def evaluate_text(model: Any, sets: dict[str, Any], *, dec: dict[str, Any], batch_size: int,
+                  seed: int, events: bool) -> dict[str, Any]:
+    """Free-running decoding of the test segments beside the controls (and, for described
+    events, the classifier); the table of every metric with its permutation test."""
+    ds, refs = sets["test"], sets["test"].texts
+    if dec.get("max_test"):
+        n = min(int(dec["max_test"]), len(ds))
+        ds, refs = torch.utils.data.Subset(ds, range(n)), refs[:n]
+    hyps, ll = decode_arms(model, ds, refs, dec, batch_size)
+    if events and not dec.get("max_test"):  # a classifier picking the description: a baseline
+        hyps["classifier"] = classifier_baseline(sets, seed)
+    arms = score_arms(hyps, ll, refs, bertscore=bool(dec.get("bertscore", True)))
+    n_texts = len(set(refs))
+    return {"split": "test", "n_segments": len(refs), "n_sentences": n_texts, "seed": seed,
+            "teacher_forced": False, "decode": dict(dec),
+            "source": "events" if events else "sentences",
+            "arms": arms, "table": tm.comparison_table(arms, controls=list(CONTROLS),
+                                                       metrics=TABLE_METRICS[events],
+                                                       groups=refs),
+            "permutation_unit": "distinct text (each segment's differences averaged within "
+                                "its sentence first)",
+            "retrieval_chance_top1": 1.0 / n_texts}
+
+
+def summary(res: dict[str, Any]) -> list[str]:
+    """The lines ``neuroseq finetune`` prints for a text-decoding result."""
+    arms = list(res["arms"])
+    lines = [f"decoded free-running on the {res['split']} split ({res['n_segments']} segments, "
+             f"{res['n_sentences']} distinct texts, seed {res['seed']}, LLM "
+             f"{res.get('llm', '?')}; controls: noise, shuffled brain data, LLM only)",
+             f"{'metric':<12}" + "".join(f"{a:>12}" for a in arms) + "  beats controls"]
+    for row in res["table"]:
+        lines.append(f"{row['metric']:<12}" + "".join(
+            f"{row[a]:>12.3f}" if row[a] is not None else f"{'—':>12}" for a in arms) +
+            f"  {'yes' if row['beats_all_controls'] else 'no'}")
+    ret = res["arms"]["model"]["retrieval"]
+    lines.append(f"retrieval by likelihood: top-1 {ret['top1']:.3f} (chance "
+                 f"{ret['chance_top1']:.3f}), mean rank {ret['mean_rank']:.2f} of "
+                 f"{ret['n_candidates']}; details in results.json")
+    return lines
