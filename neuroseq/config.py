@@ -2,7 +2,8 @@
 
 A configuration is a nested dict.  Every system shares the sections ``system``, ``data``
 (``store``, ``batch_size``, ``num_workers``), ``optim`` and ``train`` (the
-:class:`~neuroseq.training.TrainConfig` fields) in :data:`COMMON`; each system adds its own keys
+:class:`TrainConfig` fields, the trainer's settings, declared here so that configurations
+sit below every room that reads them) in :data:`COMMON`; each system adds its own keys
 and sections (``tokenizer``, ``model``, ``objective``, more ``data`` keys) in its declaration
 (:mod:`neuroseq.systems`).  :func:`resolve` merges a file over those defaults, applies
 overrides (values parsed as YAML, so ``train.max_steps=100`` is an int) and refuses unknown keys.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,38 @@ import yaml
 
 from neuroseq.atomic import write_text_atomic
 from neuroseq.errors import NeuroseqError
-from neuroseq.training.trainer import TrainConfig
+
+
+@dataclass
+class TrainConfig:
+    """Trainer settings (Lightning names where they exist)."""
+
+    max_steps: int = 1000
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: float | None = 1.0
+    val_check_interval: int | None = None
+    limit_val_batches: int | float | None = None  # None = the whole val split
+    #: stop after this many validation checks without a better ``monitor`` (None: never); the
+    #: best weights (``best.ckpt``) are then loaded back, so what is evaluated is what was chosen
+    early_stopping_patience: int | None = None
+    #: the validation metric that picks the best checkpoint and stops early (a logged name, e.g.
+    #: ``val_acc_in_batch``), and whether lower (``min``) or higher (``max``) is better
+    monitor: str = "val_loss"
+    monitor_mode: str = "min"
+    checkpoint_every_n_steps: int = 100
+    log_every_n_steps: int = 10
+    seed: int = 0
+    progress: bool | None = None
+    loggers: tuple[str, ...] = ("csv", "tensorboard")
+    #: TF32 tensor cores for float32 matrix products on CUDA (off: measured, not assumed, by
+    #: ``benchmarks/gpu_suite.sh``); no effect on CPU
+    tf32: bool = False
+
 
 COMMON: dict[str, Any] = {
     "system": "gpt2meg",

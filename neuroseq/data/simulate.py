@@ -137,7 +137,9 @@ def background_activity(rng: np.random.Generator, rr: np.ndarray, direction: np.
     return src
 
 
-def _gain(info: Any, rr: np.ndarray, nn: np.ndarray) -> np.ndarray:
+def dipole_gain(info: Any, rr: np.ndarray, nn: np.ndarray) -> np.ndarray:
+    """Gain ``[C, S]`` (SI units per A·m) of fixed dipoles at ``rr`` oriented ``nn`` for the
+    sensors of ``info``, in a spherical head (MNE's forward solution)."""
     import mne
 
     src = mne.setup_volume_source_space(pos={"rr": rr, "nn": nn}, verbose="error")
@@ -151,7 +153,7 @@ def _gain(info: Any, rr: np.ndarray, nn: np.ndarray) -> np.ndarray:
     return np.einsum("csk,sk->cs", g, nn)  # fixed orientations
 
 
-def _sources(rng: np.random.Generator, n: int, center: np.ndarray) -> tuple[np.ndarray, ...]:
+def random_sources(rng: np.random.Generator, n: int, center: np.ndarray) -> tuple[np.ndarray, ...]:
     """Random dipoles 3-6 cm from the centre, upper half, random orientation."""
     v = rng.standard_normal((n, 3))
     v[:, 2] = np.abs(v[:, 2]) * 0.8
@@ -206,11 +208,11 @@ def simulate(info: Any, *, duration: float = 120.0, sfreq: float = 250.0,
         raise DataError(f"duration ({duration}) and sfreq ({sfreq}) must be positive.")
     rng = np.random.default_rng(seed)
     n_times = int(round(duration * sfreq))
-    rr, nn, direction = _sources(rng, n_sources, HEAD_CENTER)
+    rr, nn, direction = random_sources(rng, n_sources, HEAD_CENTER)
     info = info.copy()
     with info._unlock():
         info["sfreq"] = float(sfreq)
-    gain = _gain(info, rr, nn)  # [C, S], SI units per A·m
+    gain = dipole_gain(info, rr, nn)  # [C, S], SI units per A·m
 
     src = background_activity(rng, rr, direction, n_times, sfreq)
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroseq.data.simulate import HEAD_CENTER, _gain, _sources, background_activity
+from neuroseq.data.simulate import HEAD_CENTER, background_activity, dipole_gain, random_sources
 from neuroseq.errors import DataError
 from neuroseq.log import logger
 
@@ -127,9 +127,9 @@ def simulate_listening(story: Story, *, sfreq: float = 250.0, seed: int = 0,
 
     rng = np.random.default_rng(seed)
     code = np.random.default_rng(code_seed)
-    rr, nn, direction = _sources(code, n_sources, HEAD_CENTER)  # shared across subjects
+    rr, nn, direction = random_sources(code, n_sources, HEAD_CENTER)  # shared across subjects
     info = kit208_info(sfreq)
-    gain = _gain(info, rr, nn)
+    gain = dipole_gain(info, rr, nn)
     n_times = int(round(story.duration * sfreq))
     src = background_activity(rng, rr, direction, n_times, sfreq)
     vocab = tuple(dict.fromkeys(w for s in story.sentences for w in s))

@@ -67,7 +67,7 @@ SAMPLED_VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
 }
 
 
-def _config(store: Path, conditions: Any, spec: dict[str, Any], steps: int,
+def generator_config(store: Path, conditions: Any, spec: dict[str, Any], steps: int,
             batch_size: int, val_batches: int | None = None) -> dict[str, Any]:
     from neuroseq.config import merge
     from neuroseq.systems import defaults
@@ -153,7 +153,8 @@ def run_pipeline(out: str | Path, store: str | Path, conditions: Any, *,
         t = time.perf_counter()
         steps = p["steps"].get(spec["slug"], 0)
         say(f"training {name} ({f'{steps} steps' if steps else 'closed form'})")
-        cfg = _config(Path(store), conditions, spec, steps, p["batch_size"], p["val_batches"])
+        cfg = generator_config(Path(store), conditions, spec, steps, p["batch_size"],
+                               p["val_batches"])
         cfg["train"]["seed"] = seed
         runs[name] = systems.run(cfg, "pretrain", out / "runs" / spec["slug"], resume=False)
         timings[f"train {name}"] = round(time.perf_counter() - t, 1)

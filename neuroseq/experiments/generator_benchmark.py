@@ -32,9 +32,9 @@ import numpy as np
 from neuroseq.atomic import write_json_atomic
 from neuroseq.experiments.compare_generators import (
     MODELS,
-    _config,
     context_seconds,
     generate_to_fif,
+    generator_config,
 )
 from neuroseq.log import logger
 
@@ -115,7 +115,7 @@ def _seconds_per_step(store: Path, conditions: Any, spec: dict[str, Any], batch_
 
     times = []
     for steps in probe:
-        cfg = _config(store, conditions, spec, steps, batch_size, 2)
+        cfg = generator_config(store, conditions, spec, steps, batch_size, 2)
         t = time.perf_counter()
         systems.run(cfg, "pretrain", scratch / f"{spec['slug']}_{steps}", resume=False)
         times.append(time.perf_counter() - t)
@@ -170,7 +170,7 @@ def run(out: str | Path, store: str | Path, conditions: Any, *, minutes: float =
             for k in range(1, points + 1):
                 say(f"{name}: training to step {k * chunk} of {total} "
                     f"(≈ {sps * chunk:.0f} s per chunk)")
-                cfg = _config(store, conditions, spec, k * chunk, batch_size, 20)
+                cfg = generator_config(store, conditions, spec, k * chunk, batch_size, 20)
                 cfg["optim"]["schedule_steps"] = total
                 cfg["train"] |= {"seed": seed, "checkpoint_every_n_steps": chunk,
                                  "val_check_interval": chunk}
@@ -188,7 +188,7 @@ def run(out: str | Path, store: str | Path, conditions: Any, *, minutes: float =
             info["train_s"] = round(train_s, 1)
         else:
             say(f"{name}: closed-form fit")
-            cfg = _config(store, conditions, spec, 1, batch_size, 2)
+            cfg = generator_config(store, conditions, spec, 1, batch_size, 2)
             t = time.perf_counter()
             systems.run(cfg, "pretrain", run_dir, resume=False)
             info["train_s"] = round(time.perf_counter() - t, 1)

@@ -41,19 +41,16 @@ ENCODERS = ("conv", "megxl")
 
 
 def build_encoder(cfg: dict[str, Any]) -> nn.Module:
-    """The MEG encoder named by ``cfg["kind"]`` (see :class:`Brain2Text`)."""
+    """The MEG encoder named by ``cfg["kind"]`` (see :class:`Brain2Text`); an encoder made of
+    other runs' parts (``megxl``) is built by the system and passed to :class:`Brain2Text`."""
     c = dict(cfg)
     kind = c.pop("kind", "conv")
     if kind == "conv":
         return MEGEncoder(**c)
     if kind == "megxl":
-        from neuroseq.models.megxl_encoder import MEGXLEncoder
-
-        if not c.get("from_run"):
-            raise ValueError("model.encoder.kind=megxl needs model.encoder.from_run=MEGXL_RUN "
-                             "(a `neuroseq pretrain` MEG-XL run).")
-        c.pop("preset", None)
-        return MEGXLEncoder(**c)
+        raise ValueError("model.encoder.kind=megxl is built from a MEG-XL run's codec and "
+                         "backbone: pass it as Brain2Text(..., encoder=MEGXLEncoder(codec, "
+                         "backbone)) (neuroseq.training.parts.load_encoder reads them).")
     raise ValueError(f"unknown encoder kind {kind!r}; known: {ENCODERS}.")
 
 
@@ -64,21 +61,23 @@ class Brain2Text(nn.Module):
     ----------
     encoder : dict
         ``kind``: ``conv`` (default, :class:`MEGEncoder`: ``preset`` and overrides) or
-        ``megxl`` (:class:`~neuroseq.models.megxl_encoder.MEGXLEncoder`: ``from_run``, a MEG-XL
-        run, and ``n_queries``).
+        ``megxl`` (:class:`~neuroseq.models.megxl_encoder.MEGXLEncoder` over a MEG-XL run
+        ``from_run``, with ``n_queries``: passed in as ``encoder_module``).
     quantizer : dict
         ``preset`` (``paper`` / ``tiny``) and overrides of ``n_q``, ``codebook_size``, ``dim``;
         ``diversity_weight`` (codebook-usage entropy loss weight).
     llm : dict
         ``name`` (see :mod:`neuroseq.models.causal_lm`), ``lora_r``, ``lora_alpha``,
         ``lora_dropout``, ``lora_targets``.
+    encoder_module : nn.Module, optional
+        The encoder itself, when it is made of other runs' parts (saved weights load into it).
     """
 
     def __init__(self, encoder: dict[str, Any], quantizer: dict[str, Any],
-                 llm: dict[str, Any]) -> None:
+                 llm: dict[str, Any], encoder_module: nn.Module | None = None) -> None:
         super().__init__()
         self.config = {"encoder": dict(encoder), "quantizer": dict(quantizer), "llm": dict(llm)}
-        self.encoder = build_encoder(encoder)
+        self.encoder = encoder_module if encoder_module is not None else build_encoder(encoder)
         q = dict(quantizer)
         q = QUANTIZER_PRESETS[q.pop("preset", "tiny")] | q
         self.diversity_weight = float(q.pop("diversity_weight", 0.0))
@@ -223,7 +222,8 @@ class Brain2Text(nn.Module):
 
     @classmethod
     def from_pretrained(cls, run_model_dir: str | Path, *, with_llm: bool | None = None,
-                        llm: dict[str, Any] | None = None) -> Brain2Text:
+                        llm: dict[str, Any] | None = None,
+                        encoder_module: nn.Module | None = None) -> Brain2Text:
         """A saved model; its LLM and adapters are attached when it was saved with them
         (``with_llm`` overrides: False skips the LLM, True attaches new adapters if none;
         ``llm`` overrides the saved LLM settings, e.g. for a model trained without one)."""
@@ -231,7 +231,7 @@ class Brain2Text(nn.Module):
 
         d = Path(run_model_dir)
         cfg = json.loads((d / "config.json").read_text())
-        model = cls(cfg["encoder"], cfg["quantizer"], cfg["llm"] | (llm or {}))
+        model = cls(cfg["encoder"], cfg["quantizer"], cfg["llm"] | (llm or {}), encoder_module)
         attach = cfg.get("has_llm", False) if with_llm is None else with_llm
         if attach:
             adapter = d / "adapter" if (d / "adapter").is_dir() else None

@@ -1,7 +1,8 @@
 """MEG-XL's backbone as the brain-to-text MEG encoder (``model.encoder.kind=megxl``).
 
 A trained MEG-XL run (``neuroseq pretrain --config configs/megxl*.yaml``) brings its frozen RVQ
-codec and its criss-cross transformer (:class:`~neuroseq.models.crisscross.CrissCross`).  Every
+codec and its criss-cross transformer (:class:`~neuroseq.models.crisscross.CrissCross`), read
+by the system and passed in (:func:`neuroseq.training.parts.load_encoder`).  Every
 sensor of a segment is coded by the codec, the backbone reads the codes (no masking, or the
 frames of ``frame_mask`` hidden), and ``n_queries`` learned queries pool each frame's sensors
 (padded sensors excluded; the keys carry the sensor embeddings) into one vector per frame, which
@@ -16,7 +17,6 @@ the backbone and the pooling train in phase 3 and are saved with the model.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,40 +26,26 @@ from neuroseq.errors import NeuroseqError
 from neuroseq.models.crisscross import CrissCross
 
 
-def load_megxl_run(run: str | Path) -> tuple[Any, CrissCross]:
-    """The frozen codec (``tokenizer/``) and the backbone (``model/``) of a MEG-XL run."""
-    from neuroseq.tokenizers import Tokenizer
-
-    run = Path(run)
-    if not (run / "tokenizer").is_dir() or not (run / "model").is_dir():
-        raise NeuroseqError(f"model.encoder.from_run={run} is not a finished MEG-XL pretraining "
-                            "run (tokenizer/ and model/ are needed); train one with `neuroseq "
-                            "pretrain --config configs/megxl_tiny.yaml -o RUN`.")
-    codec = Tokenizer.from_pretrained(run / "tokenizer")
-    if codec.kind != "rvq":
-        raise NeuroseqError(f"{run}/tokenizer holds a {codec.kind} tokenizer; MEG-XL's backbone "
-                            "reads RVQ codes.")
-    return codec, CrissCross.from_pretrained(run / "model")
-
-
 class MEGXLEncoder(nn.Module):
     """``(x [B, C, T], sensors, mask) -> features [B, T // hop, d_model]`` through a MEG-XL
     run's codec and criss-cross backbone.
 
     Parameters
     ----------
-    from_run : str
-        A MEG-XL pretraining run directory.
+    codec : RVQCodec
+        The MEG-XL run's frozen codec (anything with ``encode``, ``hop`` and ``sfreq``).
+    backbone : CrissCross
+        The MEG-XL run's criss-cross transformer.
     d_model : int, optional
         Output width (the backbone's by default).
     n_queries : int
         Sensor-pooling queries per frame.
     """
 
-    def __init__(self, from_run: str, d_model: int | None = None, n_queries: int = 4) -> None:
+    def __init__(self, codec: Any, backbone: CrissCross, d_model: int | None = None,
+                 n_queries: int = 4) -> None:
         super().__init__()
-        self.from_run = str(from_run)
-        self.codec, self.backbone = load_megxl_run(from_run)
+        self.codec, self.backbone = codec, backbone
         width = self.backbone.d_model
         self.d_model = int(d_model or width)
         self.stride = int(self.codec.hop)

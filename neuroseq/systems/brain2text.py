@@ -12,7 +12,6 @@ LLM's loss with LoRA; ``model.from_run=PHASE2``, or none for a single phase;
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from neuroseq.data.sentences import EventTextDataset, SentenceDataset
@@ -20,14 +19,15 @@ from neuroseq.errors import DataError, NeuroseqError
 from neuroseq.evaluation import text_decoding
 from neuroseq.models.brain2text import Brain2Text
 from neuroseq.models.meg_encoder import MEGEncoder
-from neuroseq.models.megxl_encoder import MEGXLEncoder
 from neuroseq.objectives.brain2text import (
     Distillation,
     MaskedReconstruction,
     QuantizerFit,
     TextLoss,
 )
+from neuroseq.training.parts import load_encoder
 from neuroseq.training.run import RunContext, Stage, System
+from neuroseq.training.run_folder import RunFolder
 
 DEFAULTS: dict[str, Any] = {
     "data": {"seconds": 4.0, "tmin": -0.2, "split_salt": "42", "stories": None, "gap": 1.0,
@@ -83,15 +83,22 @@ def datasets(ctx: RunContext) -> dict[str, Any]:
     return sets
 
 
+def load_model(folder: RunFolder, **kw: Any) -> Brain2Text:
+    """A saved brain-to-text model, its encoder's parts read from their runs."""
+    folder.require("model", what="a finished brain2text run")
+    enc = load_encoder(folder.model_config()["encoder"])
+    return Brain2Text.from_pretrained(folder.model_dir, encoder_module=enc, **kw)
+
+
+def _load(folder: RunFolder, meta: dict[str, Any]) -> Brain2Text:
+    return load_model(folder)
+
+
 def _from_run(ctx: RunContext, need_llm: bool) -> Brain2Text | None:
     src = ctx.cfg["model"].get("from_run")
     if not src:
         return None
-    path = Path(src) / "model"
-    if not (path / "config.json").is_file():
-        raise NeuroseqError(f"model.from_run={src} is not a finished brain2text run "
-                            "(model/config.json missing).")
-    return _checked(ctx, Brain2Text.from_pretrained(path, with_llm=need_llm, llm=ctx.cfg["llm"]))
+    return _checked(ctx, load_model(RunFolder(src), with_llm=need_llm, llm=ctx.cfg["llm"]))
 
 
 def _megxl_encoder(ctx: RunContext) -> bool:
@@ -112,7 +119,7 @@ def _checked(ctx: RunContext, model: Brain2Text) -> Brain2Text:
 def _fresh(ctx: RunContext) -> Brain2Text:
     m = ctx.cfg["model"]
     return _checked(ctx, Brain2Text(dict(m["encoder"]), dict(m["quantizer"]),
-                                    dict(ctx.cfg["llm"])))
+                                    dict(ctx.cfg["llm"]), load_encoder(m["encoder"])))
 
 
 def pretrain_model(ctx: RunContext) -> Brain2Text:
@@ -155,11 +162,11 @@ def finetune_objective(ctx: RunContext) -> TextLoss:
     dist = ctx.cfg["distill"]
     if not dist.get("teacher"):
         return TextLoss(w)
-    path = Path(dist["teacher"]) / "model"
-    if not (path / "adapter").is_dir():
+    teacher = RunFolder(dist["teacher"])
+    if not (teacher.model_dir / "adapter").is_dir():
         raise NeuroseqError(f"distill.teacher={dist['teacher']} is not a finished brain2text "
                             "finetune run (model/adapter/ missing).")
-    return Distillation(Brain2Text.from_pretrained(path), alpha=float(dist["alpha"]),
+    return Distillation(load_model(teacher), alpha=float(dist["alpha"]),
                         temperature=float(dist["temperature"]),
                         feature_weight=float(dist["feature_weight"]), commitment_weight=w)
 
@@ -187,16 +194,19 @@ SYSTEM = System(
         "pretrain": Stage(datasets=datasets, model=pretrain_model,
                           objective=lambda ctx: MaskedReconstruction(
                               float(ctx.cfg["objective"]["mask_ratio"])),
-                          models={"brain2text": Brain2Text}, final_val_loss=True),
+                          models={"brain2text": Brain2Text}, load_model=_load,
+                          final_val_loss=True),
         "quantize": Stage(datasets=datasets, model=quantize_model,
                           objective=lambda ctx: QuantizerFit(
                               float(ctx.cfg["objective"]["commitment_weight"])),
                           param_groups=lambda ctx, m: [{"prefix": "encoder.", "frozen": True}],
-                          models={"brain2text": Brain2Text}, final_val_loss=True),
+                          models={"brain2text": Brain2Text}, load_model=_load,
+                          final_val_loss=True),
         "finetune": Stage(datasets=datasets, model=finetune_model, objective=finetune_objective,
                           models={"brain2text": Brain2Text}, evaluate=evaluate_text,
+                          load_model=_load,
                           summary=text_decoding.summary),
     },
-    accepts={"model.encoder": (MEGEncoder, MEGXLEncoder, "preset"),
+    accepts={"model.encoder": (MEGEncoder, "preset", "from_run", "n_queries"),
              "model.quantizer": ("preset", "n_q", "codebook_size", "dim", "diversity_weight")},
 )

@@ -33,7 +33,7 @@ from neuroseq.models.crisscross import CrissCross
 from neuroseq.models.word_retrieval import WordRetrieval
 from neuroseq.objectives.contrastive import WordRetrievalObjective
 from neuroseq.objectives.masked_tokens import MaskedTokenObjective
-from neuroseq.training.codec import frozen_codec
+from neuroseq.training.parts import frozen_codec
 from neuroseq.training.run import RunContext, Stage, System
 from neuroseq.training.run_folder import RunFolder
 

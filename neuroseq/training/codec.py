@@ -59,27 +59,3 @@ def fit_codec(codec: RVQCodec, data: Any, *, sfreq: float | None = None,
     codec.fitted = True
     return codec
 
-
-def frozen_codec(t: dict[str, Any], folder: Any, store: Any, *, seed: int, resume: bool,
-                 progress: bool) -> RVQCodec:
-    """The frozen RVQ codec a stage reads codes with: the run's own on resume, ``t["path"]``
-    (a saved codec), or one trained now on the store's train split with the ``tokenizer``
-    section ``t``; saved as the run's ``tokenizer/``."""
-    from neuroseq.errors import NeuroseqError
-    from neuroseq.tokenizers import Tokenizer
-
-    if folder.has("tokenizer") and resume:
-        tok = folder.tokenizer()
-    elif t.get("path"):
-        tok = Tokenizer.from_pretrained(t["path"])
-    else:
-        tok = fit_codec(RVQCodec(t["preset"]), store, split="train",
-                        run_dir=folder.file("tokenizer_training"), max_steps=int(t["steps"]),
-                        batch_size=int(t["batch_size"]), crop_seconds=float(t["crop_seconds"]),
-                        lr=float(t["lr"]), seed=seed, loggers=("csv",), progress=progress)
-    if not isinstance(tok, RVQCodec):
-        raise NeuroseqError(f"a codec stage needs an RVQ codec; tokenizer.path holds a "
-                            f"{tok.kind}.")
-    if not folder.has("tokenizer"):
-        folder.save_tokenizer(tok)
-    return tok

@@ -15,7 +15,6 @@ import logging
 import platform
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,41 +24,11 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from neuroseq import __version__
+from neuroseq.config import TrainConfig
 from neuroseq.errors import NeuroseqError
 from neuroseq.log import logger, progress_enabled
 from neuroseq.training.loader import ResumableLoader
 from neuroseq.training.run_folder import RunFolder
-
-
-@dataclass
-class TrainConfig:
-    """Trainer settings (Lightning names where they exist)."""
-
-    max_steps: int = 1000
-    accelerator: str = "auto"
-    devices: int | str = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
-    accumulate_grad_batches: int = 1
-    gradient_clip_val: float | None = 1.0
-    val_check_interval: int | None = None
-    limit_val_batches: int | float | None = None  # None = the whole val split
-    #: stop after this many validation checks without a better ``monitor`` (None: never); the
-    #: best weights (``best.ckpt``) are then loaded back, so what is evaluated is what was chosen
-    early_stopping_patience: int | None = None
-    #: the validation metric that picks the best checkpoint and stops early (a logged name, e.g.
-    #: ``val_acc_in_batch``), and whether lower (``min``) or higher (``max``) is better
-    monitor: str = "val_loss"
-    monitor_mode: str = "min"
-    checkpoint_every_n_steps: int = 100
-    log_every_n_steps: int = 10
-    seed: int = 0
-    progress: bool | None = None
-    loggers: tuple[str, ...] = ("csv", "tensorboard")
-    #: TF32 tensor cores for float32 matrix products on CUDA (off: measured, not assumed, by
-    #: ``benchmarks/gpu_suite.sh``); no effect on CPU
-    tf32: bool = False
 
 
 def sha256(path: str | Path) -> str:

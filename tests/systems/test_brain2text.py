@@ -160,9 +160,14 @@ def test_megxl_backbone_is_an_alternative_encoder(sentence_store, tiny_llm_dir, 
              f"model.from_run={tmp_path / 'p2'}", "-o", tmp_path / "p3")
     assert r.exit_code == 0, r.output
     back = CrissCross.from_pretrained(pre / "model").state_dict()
-    p2 = Brain2Text.from_pretrained(tmp_path / "p2" / "model", with_llm=False)
-    p3 = Brain2Text.from_pretrained(tmp_path / "p3" / "model", with_llm=False)
+    from neuroseq.systems.brain2text import load_model
+    from neuroseq.training.run_folder import RunFolder
+
+    p2 = load_model(RunFolder(tmp_path / "p2"), with_llm=False)  # parts read from `pre`
+    p3 = load_model(RunFolder(tmp_path / "p3"), with_llm=False)
     assert type(p2.encoder).__name__ == "MEGXLEncoder"
+    with pytest.raises(ValueError, match="encoder_module|MEGXLEncoder"):  # models read no runs
+        Brain2Text.from_pretrained(tmp_path / "p2" / "model", with_llm=False)
     for k, v in p2.encoder.backbone.state_dict().items():  # phase 2: MEG-XL's, unchanged
         assert torch.equal(v, back[k]), k
     assert any(not torch.equal(v, back[k])  # phase 3: trained end to end
