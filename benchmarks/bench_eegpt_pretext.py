@@ -49,7 +49,7 @@ def probe(ete_dir: Path | None, ete_kw: dict, store: str) -> dict:
     from neuroseq.data.tasks import PYLOSSLESS_TASKS, MultiTaskEpochs
     from neuroseq.evaluation.probe import linear_probe
     from neuroseq.models.eegpt import EEGPT, ETE
-    from neuroseq.systems.eegpt import vocabulary
+    from neuroseq.models.electrodes import vocabulary
 
     st = Store(store)
     kw = {"vocab": vocabulary(), "tmin": 0.0, "tmax": 1.0}

@@ -70,7 +70,7 @@ def main() -> None:
     from neuroseq.evaluation.probe import cv_logistic
     from neuroseq.experiments import quickstart
     from neuroseq.models.crisscross import CrissCross
-    from neuroseq.systems.eegpt import vocabulary
+    from neuroseq.models.electrodes import vocabulary
 
     out = Path(a.out)
     data = out / "data"

@@ -89,3 +89,34 @@ class EncodeCollate:
         if not self.keep_signal:
             del batch["x"]
         return batch
+
+
+def text_ids(tokenizer: Any, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids ``[B, L]`` of ``texts`` (no special tokens but a closing EOS), padded with the
+    tokenizer's pad id, and their validity ``[B, L]``."""
+    ids = [tokenizer(t, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+           for t in texts]
+    n = max(map(len, ids))
+    out = torch.full((len(ids), n), tokenizer.pad_token_id, dtype=torch.long)
+    valid = torch.zeros(len(ids), n, dtype=torch.bool)
+    for i, row in enumerate(ids):
+        out[i, : len(row)], valid[i, : len(row)] = torch.tensor(row), True
+    return out, valid
+
+
+def add_text_ids(batch: dict[str, Any], tokenizer: Any) -> dict[str, Any]:
+    """``batch`` with ``text_ids`` and ``text_valid`` of its ``text`` (:func:`text_ids`)."""
+    ids, valid = text_ids(tokenizer, list(batch["text"]))
+    return batch | {"text_ids": ids, "text_valid": valid}
+
+
+class TextCollate:
+    """:func:`pad_collate`, then the token ids of each item's ``text`` with a language model's
+    tokenizer (``text_ids``, ``text_valid``): the text is tokenized here, once per batch, not
+    inside the model."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return add_text_ids(pad_collate(items), self.tokenizer)

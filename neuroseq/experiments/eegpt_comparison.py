@@ -75,7 +75,7 @@ def _cross(ids: list[str]) -> list[str]:
 def _tasks_and_sets(store: Any, mode: str, ids: list[str], tasks: dict[str, dict]
                     ) -> tuple[dict, Any, Any]:
     from neuroseq.data.tasks import MultiTaskEpochs
-    from neuroseq.systems.eegpt import vocabulary
+    from neuroseq.models.electrodes import vocabulary
 
     kw = {"vocab": vocabulary(), "tmin": 0.0, "tmax": 1.0}
     fit_on, test_on = (None, None) if mode == "within" else ([ids[0]], [ids[1]])
@@ -126,7 +126,7 @@ def _probe(store: Any, mode: str, ids: list[str], fraction: float, seed: int,
     from neuroseq.data.subsets import label_subset
     from neuroseq.evaluation.probe import linear_probe
     from neuroseq.models.eegpt import EEGPT, ETE
-    from neuroseq.systems.eegpt import vocabulary
+    from neuroseq.models.electrodes import vocabulary
 
     tasks, train, test = _tasks_and_sets(store, mode, ids, tasks)
     torch.manual_seed(seed)

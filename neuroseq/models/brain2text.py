@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from neuroseq.data.collate import text_ids
 from neuroseq.models.causal_lm import MEG_TOKENS, add_lora, load_causal_lm, load_lora
 from neuroseq.models.meg_encoder import MEGEncoder
 from neuroseq.models.quantizers import ResidualQuantizer
@@ -89,6 +89,42 @@ class Brain2Text(nn.Module):
         self.llm: nn.Module | None = None
         self.tokenizer: Any = None
 
+    # -- the training seam -------------------------------------------------------------------
+    @property
+    def stride(self) -> int:
+        """Samples per encoder frame."""
+        return int(self.encoder.stride)
+
+    def n_frames(self, n_samples: int) -> int:
+        """Encoder frames of a segment of ``n_samples``."""
+        return int(self.encoder.n_frames(n_samples))
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Everything an objective reads, in one dict.
+
+        With ``batch["frame_mask"]`` ``[B, F]`` (phase 1): ``features`` of the encoder with
+        those frames hidden and the ``reconstruction`` ``[B, C, F · stride]`` of every sensor.
+        Otherwise: ``features`` ``[B, F, d]``, ``quantized``, ``codes``, ``vq`` (the quantizer's
+        loss parts and per-level perplexities) and ``feature_reconstruction`` (the features
+        back from the codes); with an LLM attached and ``text_ids`` / ``text_valid`` in the
+        batch (:class:`~neuroseq.data.collate.TextCollate`), also the ``logits`` ``[B, L, V]``
+        predicting each text token after the MEG prefix (teacher forcing: training and
+        likelihood scoring only — decoding is :meth:`generate`).
+        """
+        hidden = batch.get("frame_mask")
+        h = self.encoder(batch["x"], batch["sensors"], batch["mask"], hidden)
+        if hidden is not None:
+            return {"features": h,
+                    "reconstruction": self.encoder.reconstruct(h, batch["sensors"],
+                                                               batch["mask"])}
+        q, codes, parts = self.quantizer.losses(self.pre_vq(h))
+        out = {"features": h, "quantized": q, "codes": codes, "vq": parts,
+               "feature_reconstruction": self.post_vq(q)}
+        if self.llm is not None and "text_ids" in batch:
+            out["logits"] = self.text_logits(self.projector(q), batch["text_ids"],
+                                             batch["text_valid"])
+        return out
+
     # -- MEG side ---------------------------------------------------------------------------
     def quantize(self, batch: dict[str, Any], frame_mask: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
@@ -150,35 +186,26 @@ class Brain2Text(nn.Module):
         parts.append(self.meg_close.expand(batch_size, 1, -1))
         return torch.cat(parts, 1)
 
-    def _text_ids(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        tok = self.tokenizer
-        ids = [tok(t, add_special_tokens=False).input_ids + [tok.eos_token_id] for t in texts]
-        n = max(map(len, ids))
-        out = torch.full((len(ids), n), tok.pad_token_id, dtype=torch.long)
-        valid = torch.zeros(len(ids), n, dtype=torch.bool)
-        for i, row in enumerate(ids):
-            out[i, : len(row)], valid[i, : len(row)] = torch.tensor(row), True
-        return out.to(self.meg_open.device), valid.to(self.meg_open.device)
-
-    def text_logits(self, meg: torch.Tensor | None, texts: list[str]
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Logits ``[B, L, V]`` predicting each text token (EOS included) after the prefix, the
-        token ids ``[B, L]`` and their validity ``[B, L]`` (teacher forcing: training and
-        likelihood scoring only — decoding is :meth:`generate`)."""
+    def text_logits(self, meg: torch.Tensor | None, ids: torch.Tensor, valid: torch.Tensor
+                    ) -> torch.Tensor:
+        """Logits ``[B, L, V]`` predicting each token of ``ids [B, L]`` (valid where ``valid``)
+        after the prefix of ``meg``."""
         llm = self._need_llm()
-        ids, valid = self._text_ids(texts)
-        pre = self.prefix(meg, len(texts))
+        ids, valid = ids.to(self.meg_open.device), valid.to(self.meg_open.device)
+        pre = self.prefix(meg, len(ids))
         x = torch.cat([pre, llm.get_input_embeddings()(ids)], 1)
         att = torch.cat([torch.ones(pre.shape[:2], dtype=torch.long, device=x.device),
                          valid.long()], 1)
         logits = llm(inputs_embeds=x, attention_mask=att).logits
         p = pre.shape[1]
-        return logits[:, p - 1: p - 1 + ids.shape[1]], ids, valid
+        return logits[:, p - 1: p - 1 + ids.shape[1]]
 
     @torch.no_grad()
     def log_likelihood(self, meg: torch.Tensor | None, texts: list[str]) -> torch.Tensor:
         """Total log-probability ``[B]`` of each text (EOS included) given its prefix."""
-        logits, ids, valid = self.text_logits(meg, texts)
+        ids, valid = text_ids(self.tokenizer, texts)
+        ids, valid = ids.to(self.meg_open.device), valid.to(self.meg_open.device)
+        logits = self.text_logits(meg, ids, valid)
         lp = logits.float().log_softmax(-1).gather(-1, ids[..., None])[..., 0]
         return (lp * valid).sum(-1)
 
@@ -249,8 +276,3 @@ class Brain2Text(nn.Module):
                                f"unexpected {unexpected[:4]}.")
         return model
 
-
-def lm_cross_entropy(logits: torch.Tensor, ids: torch.Tensor, valid: torch.Tensor
-                     ) -> torch.Tensor:
-    """Mean cross-entropy over the valid text tokens."""
-    return F.cross_entropy(logits[valid].float(), ids[valid])

@@ -10,6 +10,7 @@ left earlobe in a 10-05 montage.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -87,3 +88,9 @@ class ElectrodeVocab:
                             f"({len(self)} names: 10-05 EEG and MEGIN MEG); rename them to "
                             "standard names or extend the vocabulary.")
         return torch.tensor([self.index[_key(n)] for n in names], dtype=torch.long)
+
+
+@functools.cache
+def vocabulary() -> ElectrodeVocab:
+    """The shared electrode vocabulary (10-05 EEG, MEGIN MEG, BioSemi-128), built once."""
+    return ElectrodeVocab()

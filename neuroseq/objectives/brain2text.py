@@ -19,7 +19,22 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from neuroseq.models.brain2text import Brain2Text, lm_cross_entropy
+from neuroseq.models.brain2text import Brain2Text
+
+
+def lm_cross_entropy(logits: torch.Tensor, ids: torch.Tensor, valid: torch.Tensor
+                     ) -> torch.Tensor:
+    """Mean cross-entropy over the valid text tokens."""
+    return F.cross_entropy(logits[valid].float(), ids[valid])
+
+
+def text_targets(model: Brain2Text, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's ``text_ids`` and ``text_valid`` (on the logits' device), or a clear error."""
+    if "text_ids" not in batch:
+        raise ValueError("the batch has no text_ids: batch sentences with "
+                         "neuroseq.data.collate.TextCollate(model.tokenizer).")
+    dev = model.meg_open.device
+    return batch["text_ids"].to(dev), batch["text_valid"].to(dev)
 
 
 def frame_mask(b: int, n_frames: int, ratio: float, generator: torch.Generator | None = None
@@ -40,13 +55,11 @@ class MaskedReconstruction:
 
     def __call__(self, model: Brain2Text, batch: dict[str, Any]
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        enc, x = model.encoder, batch["x"]
-        n_frames = enc.n_frames(x.shape[-1])
-        hidden = frame_mask(len(x), n_frames, self.ratio).to(x.device)
-        h = enc(x, batch["sensors"], batch["mask"], hidden)
-        rec = enc.reconstruct(h, batch["sensors"], batch["mask"])
+        x = batch["x"]
+        hidden = frame_mask(len(x), model.n_frames(x.shape[-1]), self.ratio).to(x.device)
+        rec = model(batch | {"frame_mask": hidden})["reconstruction"]
         target = x[..., : rec.shape[-1]]
-        sel = hidden.repeat_interleave(enc.stride, -1)[:, None, :] & batch["mask"][..., None]
+        sel = hidden.repeat_interleave(model.stride, -1)[:, None, :] & batch["mask"][..., None]
         mse = ((rec - target) ** 2)[sel].mean()
         zero = (target ** 2)[sel].mean().detach()
         return mse, {"mse": mse.detach(), "mse_zero": zero, "r2": 1 - mse.detach() / zero}
@@ -60,19 +73,14 @@ class QuantizerFit:
 
     def __call__(self, model: Brain2Text, batch: dict[str, Any]
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        q, _, parts, h = model.quantize(batch)
-        h = h.detach()
-        recon = F.mse_loss(model.post_vq(q), h)
+        out = model(batch)
+        parts, h = out["vq"], out["features"].detach()
+        recon = F.mse_loss(out["feature_reconstruction"], h)
         loss = recon + self.commitment_weight * parts["commitment"] + \
             model.diversity_weight * parts["diversity"]
         metrics = {k: v.detach() for k, v in parts.items()}
         metrics |= {"recon": recon.detach(), "recon_rel": recon.detach() / h.var()}
         return loss, metrics
-
-
-def _meg_or_none(model: Brain2Text, batch: dict[str, Any]) -> tuple[torch.Tensor, dict]:
-    q, _, parts, h = model.quantize(batch)
-    return model.projector(q), parts | {"features": h}
 
 
 class TextLoss:
@@ -83,11 +91,12 @@ class TextLoss:
 
     def __call__(self, model: Brain2Text, batch: dict[str, Any]
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        meg, parts = _meg_or_none(model, batch)
-        logits, ids, valid = model.text_logits(meg, batch["text"])
+        out = model(batch)
+        ids, valid = text_targets(model, batch)
+        logits = out["logits"]
         ce = lm_cross_entropy(logits, ids, valid)
         acc = (logits.argmax(-1) == ids)[valid].float().mean()
-        loss = ce + self.commitment_weight * parts["commitment"]
+        loss = ce + self.commitment_weight * out["vq"]["commitment"]
         return loss, {"ce": ce.detach(), "token_acc": acc}
 
 
@@ -101,26 +110,31 @@ class Distillation(TextLoss):
         super().__init__(commitment_weight)
         self.teacher = teacher.eval().requires_grad_(False)
         self.alpha, self.t, self.feature_weight = alpha, temperature, feature_weight
+        self._same_tokenizer: bool | None = None
 
     def __call__(self, model: Brain2Text, batch: dict[str, Any]
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        meg, parts = _meg_or_none(model, batch)
-        logits, ids, valid = model.text_logits(meg, batch["text"])
-        ce = lm_cross_entropy(logits, ids, valid)
-        with torch.no_grad():
-            t_meg, t_parts = _meg_or_none(self.teacher, batch)
-            t_logits, t_ids, _ = self.teacher.text_logits(t_meg, batch["text"])
-        if not torch.equal(t_ids, ids):
+        if self._same_tokenizer is None:
+            self._same_tokenizer = self.teacher.tokenizer.get_vocab() == \
+                model.tokenizer.get_vocab()
+        if not self._same_tokenizer:
             raise ValueError("the teacher's tokenizer differs from the student's; distillation "
                              "needs the same LLM tokenizer.")
+        out = model(batch)
+        ids, valid = text_targets(model, batch)
+        logits = out["logits"]
+        ce = lm_cross_entropy(logits, ids, valid)
+        with torch.no_grad():
+            t_out = self.teacher(batch)
+            t_logits = t_out["logits"]
         s = F.log_softmax(logits[valid].float() / self.t, -1)
         t = F.log_softmax(t_logits[valid].float() / self.t, -1)
         kl = F.kl_div(s, t, log_target=True, reduction="batchmean") * self.t ** 2
         loss = (1 - self.alpha) * ce + self.alpha * kl + \
-            self.commitment_weight * parts["commitment"]
+            self.commitment_weight * out["vq"]["commitment"]
         metrics = {"ce": ce.detach(), "kl": kl.detach()}
-        if self.feature_weight > 0 and parts["features"].shape == t_parts["features"].shape:
-            feat = F.mse_loss(parts["features"], t_parts["features"])
+        if self.feature_weight > 0 and out["features"].shape == t_out["features"].shape:
+            feat = F.mse_loss(out["features"], t_out["features"])
             loss = loss + self.feature_weight * feat
             metrics["feature_mse"] = feat.detach()
         return loss, metrics

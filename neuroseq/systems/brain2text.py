@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from neuroseq.data.collate import TextCollate
 from neuroseq.data.sentences import EventTextDataset, SentenceDataset
 from neuroseq.errors import DataError, NeuroseqError
 from neuroseq.evaluation import text_decoding
@@ -203,6 +204,7 @@ SYSTEM = System(
                           models={"brain2text": Brain2Text}, load_model=_load,
                           final_val_loss=True),
         "finetune": Stage(datasets=datasets, model=finetune_model, objective=finetune_objective,
+                          collate=lambda ctx: TextCollate(ctx.model.tokenizer),
                           models={"brain2text": Brain2Text}, evaluate=evaluate_text,
                           load_model=_load,
                           summary=text_decoding.summary),

@@ -13,7 +13,6 @@ scratch, frozen or tuned) + task-shared electrode graph on ``data.tasks``, or EE
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from neuroseq.errors import NeuroseqError
 from neuroseq.evaluation.classification import task_report, task_summary
 from neuroseq.models.eegnet import EEGNet
 from neuroseq.models.eegpt import EEGPT, ETE
-from neuroseq.models.electrodes import ElectrodeVocab
+from neuroseq.models.electrodes import vocabulary
 from neuroseq.objectives.patch import MaskedPatchObjective, MultiTaskObjective, NextPatchObjective
 from neuroseq.training.run import RunContext, Stage, System
 
@@ -37,12 +36,6 @@ DEFAULTS: dict[str, Any] = {
     "model": {"kind": "eegpt_ete"},
     "objective": {"kind": "next_patch"},
 }
-
-
-@functools.cache
-def vocabulary() -> ElectrodeVocab:
-    """The shared electrode vocabulary (10-05 EEG, MEGIN MEG, BioSemi-128)."""
-    return ElectrodeVocab()
 
 
 def _ete_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:

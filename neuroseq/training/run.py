@@ -46,6 +46,7 @@ class RunContext:
     resume: bool = True
     meta: dict[str, Any] = field(default_factory=dict)
     tokenizer: Tokenizer | None = None
+    model: nn.Module | None = None  # set once the stage's model is built (collates may read it)
 
     @property
     def run(self) -> Path:
@@ -195,7 +196,7 @@ def run_stage(system: System, stage: str, cfg: dict[str, Any], run_dir: str | Pa
     ctx.meta |= {"system": system.name, "stage": stage,
                  "split_sha256": store.split.hash if store.split else None,
                  "store": str(cfg["data"]["store"])}
-    model = st.model(ctx)
+    model = ctx.model = st.model(ctx)
     ctx.meta.setdefault("model_kind", cfg["model"].get("kind", stage))
     if ctx.meta["model_kind"] not in st.models:
         raise NeuroseqError(f"model.kind {ctx.meta['model_kind']!r} is not one the {stage} "

@@ -2,7 +2,7 @@
 
 import torch
 
-from neuroseq.data.collate import pad_collate
+from neuroseq.data.collate import add_text_ids, pad_collate
 from neuroseq.data.sentences import SentenceDataset
 from neuroseq.data.store import Store
 from neuroseq.models.brain2text import Brain2Text
@@ -82,7 +82,9 @@ def test_smollm2_loads_offline_and_reads_the_meg_prefix(sentence_store):
     b = pad_collate([ds[0], ds[1]])
     with torch.no_grad():
         meg = m.meg_embeddings(b)
-        logits, ids, valid = m.text_logits(meg, b["text"])
+        b = add_text_ids(b, m.tokenizer)
+        logits = m(b)["logits"]
+        ids = b["text_ids"]
         out = m.generate(meg, 2, max_new_tokens=3)
     assert meg.shape == (2, 150 // 4, m.llm.config.hidden_size)
     assert logits.shape[:2] == ids.shape and torch.isfinite(logits).all()

@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from neuroseq.data.collate import pad_collate
+from neuroseq.data.collate import add_text_ids, pad_collate
 from neuroseq.data.sentences import SentenceDataset
 from neuroseq.data.store import Store
 from neuroseq.models.brain2text import Brain2Text
@@ -33,12 +33,17 @@ def _model(llm=None):
     return m.train()
 
 
+def _text(model, batch):
+    """The batch as the text phase's collate gives it: with the LLM tokenizer's ids."""
+    return add_text_ids(batch, model.tokenizer) if model.llm is not None else batch
+
+
 def _fit(model, objective, batch, steps, lr=3e-3, texts=None):
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr)
     losses = []
     for i in range(steps):
         b = batch if texts is None else batch | {"text": texts(i)}
-        loss, metrics = objective(model, b)
+        loss, metrics = objective(model, _text(model, b))
         loss.backward()
         opt.step()
         opt.zero_grad()
@@ -96,8 +101,8 @@ def test_quantizer_fit_uses_codes_and_reconstructs_frozen_features(batch):
     assert float(m["recon_rel"]) < 0.5  # well below the features' variance
     model.eval()
     with torch.no_grad():  # each sample's own features, not another sample's
-        q, _, _, h = model.quantize(batch)
-        rec = model.post_vq(q)
+        out = model(batch)
+        rec, h = out["feature_reconstruction"], out["features"]
     assert ((rec - h) ** 2).mean() < 0.6 * ((rec - h.roll(1, 0)) ** 2).mean()
     assert all(float(m[f"perplexity_{i}"]) > 2 for i in range(4))  # several codes in use
     for k, v in model.encoder.state_dict().items():
@@ -121,9 +126,9 @@ def test_text_loss_learns_the_meg_to_text_link_and_a_mutated_target_fails(
     losses, _ = _fit(model, TextLoss(), batch, 60, texts=texts)
     model.eval()
     with torch.no_grad():
-        own = float(TextLoss()(model, batch)[0])
-        shifted = float(TextLoss()(model, batch | {"text": batch["text"][1:] +
-                                                   batch["text"][:1]})[0])
+        own = float(TextLoss()(model, _text(model, batch))[0])
+        shifted = float(TextLoss()(model, _text(model, batch | {"text": batch["text"][1:] +
+                                                                batch["text"][:1]}))[0])
     assert losses[-1] < 0.5 * losses[0]  # the text distribution is learned either way
     assert (shifted - own > 1.0) != mutated
     for n, p in model.llm.named_parameters():  # the LLM stays frozen but for LoRA
@@ -137,7 +142,29 @@ def test_distillation_kl_is_zero_against_itself_and_pulls_a_student(batch, tiny_
     student = copy.deepcopy(teacher)
     obj = Distillation(copy.deepcopy(teacher), alpha=1.0, temperature=2.0)
     student.eval()
-    assert float(obj(student, batch)[1]["kl"]) == pytest.approx(0.0, abs=1e-5)
+    assert float(obj(student, _text(student, batch))[1]["kl"]) == pytest.approx(0.0, abs=1e-5)
     fresh = _model(tiny_llm_dir)
     losses, m = _fit(fresh, obj, batch, 30)
     assert float(m["kl"]) < 0.5 * losses[0]
+
+
+def test_the_text_step_crosses_the_model_seam_once_and_never_tokenizes(batch, tiny_llm_dir):
+    """The collate tokenizes; the objective calls ``model(batch)`` once and reads its dict."""
+    model = _model(tiny_llm_dir)
+    b = _text(model, batch)
+    calls = []
+    model.register_forward_hook(lambda m, i, o: calls.append(sorted(o)))
+    tok = model.tokenizer
+
+    class NoTokenizing:
+        def __getattr__(self, name):
+            return getattr(tok, name)
+
+        def __call__(self, *a, **k):
+            raise AssertionError("the text was tokenized inside the training step")
+
+    model.tokenizer = NoTokenizing()
+    loss, _ = TextLoss(0.25)(model, b)
+    assert torch.isfinite(loss) and len(calls) == 1 and "logits" in calls[0]
+    with pytest.raises(ValueError, match="TextCollate"):
+        TextLoss()(model, batch)  # sentences batched without their token ids
