@@ -11,15 +11,19 @@ Run: ``python benchmarks/refit_eegpt_sweep.py benchmarks/results/eegpt_sweep.jso
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 
 def main() -> None:
+    import argparse
+
     from neuroseq.atomic import write_json_atomic, write_text_atomic
     from neuroseq.experiments.eegpt_sweep import fits, table
 
-    path = Path(sys.argv[1])
+    ap = argparse.ArgumentParser(description="Refit a finished EEGPT sweep's loss curves "
+                                             "(power law and flat line) without retraining.")
+    ap.add_argument("sweep_json", type=Path, help="The sweep.json that `neuroseq sweep` wrote.")
+    path = ap.parse_args().sweep_json
     summary = json.loads(path.read_text())
     summary["fits"] = fits(summary["rows"])
     write_json_atomic(path, summary)

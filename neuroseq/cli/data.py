@@ -94,15 +94,17 @@ def info(path: str, subject: tuple[str, ...], task: tuple[str, ...], as_json: bo
               help="time split: trials per condition in validation (and in test).")
 @click.option("--subject", multiple=True, help="BIDS subject(s) to include.")
 @click.option("--task", multiple=True, help="BIDS task(s) to include.")
-@click.option("--n-jobs", type=int, default=1, show_default=True)
+@click.option("--n-jobs", type=int, default=1, show_default=True,
+              help="Recordings prepared in parallel (processes).")
 @click.option("--scheduler", default=None,
               help="Prepare on a Dask cluster: its scheduler address (tcp://HOST:8786), or "
                    "local:N for N local worker processes; the store must be reachable by "
                    "every worker (shared path or s3://…).")
 @click.option("--compression", type=click.Choice(["none", "lz4", "zstd"]), default="none",
-              show_default=True)
+              show_default=True, help="Compression of the store's chunks (none reads fastest).")
 @click.option("--on-flat", type=click.Choice(["raise", "drop"]), default="raise",
-              show_default=True)
+              show_default=True, help="A flat (dead) channel: stop with an error naming it, or "
+              "drop it and record that in the provenance.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store (the new one is "
               "built beside it and swapped in only when complete).")
 @click.option("--preset", type=click.Choice(["megxl"]), default=None,
@@ -182,16 +184,17 @@ def prepare(inputs: tuple[str, ...], out: str, resample: float | None, l_freq: f
 
 
 @click.command()
-@click.option("--modality", type=click.Choice(["meg", "eeg"]), default="meg", show_default=True)
+@click.option("--modality", type=click.Choice(["meg", "eeg"]), default="meg", show_default=True,
+              help="306-channel MEGIN MEG or 10-20 EEG.")
 @click.option("--duration", type=float, default=60.0, show_default=True, help="Seconds.")
-@click.option("--sfreq", type=float, default=250.0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--sfreq", type=float, default=250.0, show_default=True, help="Rate (Hz).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--conditions", default="face,house,checker", show_default=True,
               help="Comma-separated condition names.")
 @click.option("--background", type=click.Choice(["sources", "mvar"]), default="sources",
               show_default=True, help="MEG background: dipole sources, or the MVAR model fitted "
                                       "to real MEG (needs osl-ephys).")
-@click.option("--subject", default="01", show_default=True)
+@click.option("--subject", default="01", show_default=True, help="Subject id.")
 @click.option("--words", is_flag=True,
               help="Write a word corpus instead: a BIDS tree in MEG-MASC's layout (KIT "
                    "208-channel MEG, word events) where each word type evokes its own response.")

@@ -17,13 +17,16 @@ import click
               help="Segments: one per sentence or word of the word events, or consecutive "
                    "windows of the run's segment length (auto: sentences if there are word "
                    "events, else fixed).")
-@click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--max-new-tokens", type=int, default=32, show_default=True)
-@click.option("--num-beams", type=int, default=1, show_default=True, help="Beam search width.")
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Segments at once.")
+@click.option("--max-new-tokens", type=int, default=32, show_default=True,
+              help="Most tokens generated per segment (decoding stops earlier at the LLM's "
+                   "end-of-sequence token).")
+@click.option("--num-beams", type=int, default=1, show_default=True, help="Beam width.")
 @click.option("--sample", is_flag=True, help="Sample instead of greedy / beam search.")
-@click.option("--temperature", type=float, default=1.0, show_default=True)
-@click.option("--top-p", type=float, default=1.0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="--sample.")
+@click.option("--top-p", type=float, default=1.0, show_default=True,
+              help="Nucleus size when sampling (--sample); 1 = no truncation.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of sampling.")
 def decode(run_dir: str, input_path: str, out: str, segment: str, batch_size: int,
            max_new_tokens: int, num_beams: int, sample: bool, temperature: float, top_p: float,
            seed: int) -> None:

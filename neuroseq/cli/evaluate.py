@@ -57,7 +57,8 @@ def _headline(res: dict) -> str:
 
 @click.command()
 @judge_options
-@click.option("--out", "-o", default="metrics.json", show_default=True)
+@click.option("--out", "-o", default="metrics.json", show_default=True,
+              help="Output JSON of every metric.")
 def evaluate(generated: tuple[str, ...], store: str | None, hmm_states: int, hmm_pca: int,
              band: tuple[float, float] | None, out: str) -> None:
     """Judge generated recordings against the real data they continue; write metrics JSON."""

@@ -10,7 +10,8 @@ import click
               help="Output directory.")
 @click.option("--simulated", is_flag=True, help="Use simulated MEG even if the sample EEG is "
                                                 "installed.")
-@click.option("--n-jobs", type=int, default=2, show_default=True)
+@click.option("--n-jobs", type=int, default=2, show_default=True,
+              help="Recordings prepared in parallel (processes).")
 @click.option("--profile", type=click.Choice(["default", "smoke", "prepare"]),
               default="default", show_default=True,
               help="default: the full pipeline (~10 min on 2 CPU cores); smoke: the same with "

@@ -18,15 +18,18 @@ import click
               "then random classes, or none.")
 @click.option("--store", default=None, help="Store to take the seed context from (default: "
               "the one the model was trained on).")
-@click.option("--split", default="test", show_default=True)
+@click.option("--split", default="test", show_default=True,
+              help="Split of the store the seed context is taken from (train, val or test).")
 @click.option("--recording", multiple=True, help="Recording id of the seed context, subject "
               "and real timeline (default: the store's first); repeat to generate several "
               "in one batch.")
-@click.option("--temperature", type=float, default=1.0, show_default=True)
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Softmax temperature of the token draws (< 1 sharper, > 1 flatter).")
 @click.option("--top-p", type=float, default=0.8, show_default=True,
               help="Nucleus size (the paper's 0.8); 1 = no truncation, which long generations "
               "need: truncated sampling can lock a channel onto one token.")
-@click.option("--top-k", type=int, default=None)
+@click.option("--top-k", type=int, default=None,
+              help="Draw only among the K most likely tokens (default: no limit).")
 @click.option("--min-p", type=float, default=None,
               help="Drop tokens less likely than MIN_P times the most likely one (0 < MIN_P < 1).")
 @click.option("--couple-channels", is_flag=True,

@@ -44,7 +44,8 @@ def tokenize() -> None:
               help="rvq: crop length.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="rvq: learning rate.")
 @click.option("--accelerator", default="auto", show_default=True, help="rvq: cpu, gpu or auto.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed of fitting (k-means initialisation, codec training).")
 def fit_tokenizer(kind: str, inputs: tuple[str, ...], out: str, split: str, sfreq: float | None,
                   mu: float, n_bins: int, vocab_size: int, segment: int, hop: int | None,
                   preset: str, steps: int, batch_size: int, crop_seconds: float, lr: float,
@@ -98,7 +99,8 @@ def encode(tokenizer: str, inputs: tuple[str, ...], out: str, split: str | None,
 @click.argument("codes", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "-o", required=True, help="Output directory.")
 @click.option("--format", "fmt", type=click.Choice(["fif", "npy"]), default="fif",
-              show_default=True)
+              show_default=True, help="Written as .fif recordings (with their sensors) or .npy "
+              "arrays.")
 def decode(tokenizer: str, codes: str, out: str, fmt: str) -> None:
     """Decode a CODES .npz back to signals, one file per segment."""
     from neuroseq.errors import DataError

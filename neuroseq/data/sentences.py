@@ -204,3 +204,29 @@ class EventTextDataset(torch.utils.data.Dataset):
         item["key"] = f"{rid}@{s}"
         item["onset"] = torch.tensor(s / self.sfreq)
         return item
+
+
+def text_splits(corpus: Any, *, seconds: float, tmin: float, descriptions: dict | None = None,
+                salt: str = "42", stories: dict[str, list[str]] | None = None,
+                gap: float = 1.0) -> dict[str, Any]:
+    """The train / val / test segments with their texts: sentence segments of the
+    sentence-disjoint splits, or (with ``descriptions``) described event epochs of the store's
+    splits; a split with no segment is left out."""
+    kw: dict[str, Any] = {"seconds": float(seconds), "tmin": float(tmin)}
+    if descriptions:
+        train: Any = EventTextDataset(corpus, "train", dict(descriptions), **kw)
+        sets = {"train": train}
+        for sp in ("val", "test"):
+            try:
+                sets[sp] = EventTextDataset(corpus, sp, dict(descriptions),
+                                            channel_vocab=train.channel_vocab, **kw)
+            except DataError:
+                continue  # the store has no such split
+        return sets
+    kw |= {"salt": str(salt), "stories": stories, "gap": float(gap)}
+    train = SentenceDataset(corpus, "train", **kw)
+    sets = {"train": train}
+    for sp in ("val", "test"):
+        if train.counts[sp]:
+            sets[sp] = SentenceDataset(corpus, sp, channel_vocab=train.channel_vocab, **kw)
+    return sets

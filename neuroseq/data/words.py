@@ -228,3 +228,19 @@ def pool_span(window: tuple[float, float] | list[float] | None, tmin: float, tma
         raise DataError(f"model.pool_window={list(window)} must lie inside the word window "
                         f"[data.tmin, data.tmax] = [{tmin}, {tmax}].")
     return (int(round((a - float(tmin)) * sfreq)), int(round((b - float(tmin)) * sfreq)))
+
+
+def word_splits(corpus: Any, *, group_size: int, tmin: float, tmax: float, salt: str = "42",
+                sessions: dict[str, list[str]] | None = None, train_pct: float = 1.0,
+                seed: int = 0, shuffle_labels: bool = False) -> dict[str, WordGroupDataset]:
+    """Train / val / test word groups (a seeded ``train_pct`` of the train groups; with
+    ``shuffle_labels`` the train groups' words permuted among themselves, a control)."""
+    kw = {"group_size": int(group_size), "tmin": float(tmin), "tmax": float(tmax),
+          "salt": str(salt), "sessions": sessions}
+    train = WordGroupDataset(corpus, "train", train_pct=float(train_pct), seed=seed, **kw)
+    sets = {"train": train}
+    for split in ("val", "test"):
+        sets[split] = WordGroupDataset(corpus, split, channel_vocab=train.channel_vocab, **kw)
+    if shuffle_labels:
+        shuffle_words(train, seed)
+    return sets

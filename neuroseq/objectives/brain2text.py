@@ -65,11 +65,18 @@ class MaskedReconstruction:
         return mse, {"mse": mse.detach(), "mse_zero": zero, "r2": 1 - mse.detach() / zero}
 
 
-class QuantizerFit:
+class _Weighted:
+    """An objective with the RVQ commitment loss's weight."""
+
+    def __init__(self, commitment_weight: float = 0.0) -> None:
+        self.commitment_weight = commitment_weight
+
+
+class QuantizerFit(_Weighted):
     """Phase 2: fit the residual VQ on the (frozen) encoder's features."""
 
     def __init__(self, commitment_weight: float = 0.25) -> None:
-        self.commitment_weight = commitment_weight
+        super().__init__(commitment_weight)
 
     def __call__(self, model: Brain2Text, batch: dict[str, Any]
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -83,11 +90,8 @@ class QuantizerFit:
         return loss, metrics
 
 
-class TextLoss:
+class TextLoss(_Weighted):
     """Phase 3: cross-entropy of the sentence's tokens given the MEG prefix."""
-
-    def __init__(self, commitment_weight: float = 0.0) -> None:
-        self.commitment_weight = commitment_weight
 
     def __call__(self, model: Brain2Text, batch: dict[str, Any]
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from neuroseq.data.collate import TextCollate
-from neuroseq.data.sentences import EventTextDataset, SentenceDataset
+from neuroseq.data.sentences import text_splits
 from neuroseq.errors import DataError, NeuroseqError
 from neuroseq.evaluation import text_decoding
 from neuroseq.models.brain2text import Brain2Text
@@ -44,43 +44,21 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def event_datasets(ctx: RunContext) -> dict[str, EventTextDataset]:
-    """Event-locked epochs described in words (``data.descriptions``), the store's splits."""
-    d, store = ctx.cfg["data"], ctx.store
-    kw = {"seconds": float(d["seconds"]), "tmin": float(d["tmin"])}
-    train = EventTextDataset(store, "train", dict(d["descriptions"]), **kw)
-    sets = {"train": train}
-    for sp in ("val", "test"):
-        try:
-            sets[sp] = EventTextDataset(store, sp, dict(d["descriptions"]),
-                                        channel_vocab=train.channel_vocab, **kw)
-        except DataError:
-            continue  # the store has no such split
-    ctx.meta |= {"model_kind": "brain2text", "sfreq": train.sfreq, "seconds": kw["seconds"],
-                 "tmin": kw["tmin"], "channel_vocab": train.channel_vocab, "source": "events",
-                 "descriptions": train.descriptions,
-                 "sentences": {sp: len(v) for sp, v in sets.items()},
-                 "test_sentences": sorted(set(sets["test"].texts)) if "test" in sets else []}
-    return sets
-
-
 def datasets(ctx: RunContext) -> dict[str, Any]:
-    """Sentence segments of the three sentence-disjoint splits (or, with
-    ``data.descriptions``, described event epochs: :func:`event_datasets`)."""
+    """Sentence segments of the sentence-disjoint splits, or described event epochs
+    (``data.descriptions``): :func:`neuroseq.data.sentences.text_splits`."""
     d = ctx.cfg["data"]
-    if d.get("descriptions"):
-        return event_datasets(ctx)
-    kw = {"seconds": float(d["seconds"]), "tmin": float(d["tmin"]), "salt": str(d["split_salt"]),
-          "stories": d.get("stories"), "gap": float(d["gap"])}
-    train = SentenceDataset(ctx.store, "train", **kw)
-    sets = {"train": train}
-    for sp in ("val", "test"):
-        if train.counts[sp]:
-            sets[sp] = SentenceDataset(ctx.store, sp, channel_vocab=train.channel_vocab, **kw)
-    ctx.meta |= {"model_kind": "brain2text", "sfreq": ctx.store.sfreq(ctx.store.ids[0]),
-                 "seconds": float(d["seconds"]), "tmin": float(d["tmin"]),
-                 "channel_vocab": train.channel_vocab, "sentences": train.counts,
+    sets = text_splits(ctx.store, seconds=d["seconds"], tmin=d["tmin"],
+                       descriptions=d.get("descriptions"), salt=d["split_salt"],
+                       stories=d.get("stories"), gap=d["gap"])
+    train = sets["train"]
+    ctx.meta |= {"model_kind": "brain2text", "sfreq": train.sfreq, "seconds": float(d["seconds"]),
+                 "tmin": float(d["tmin"]), "channel_vocab": train.channel_vocab,
+                 "sentences": {sp: len(v) for sp, v in sets.items()} if d.get("descriptions")
+                 else train.counts,
                  "test_sentences": sorted(set(sets["test"].texts)) if "test" in sets else []}
+    if d.get("descriptions"):
+        ctx.meta |= {"source": "events", "descriptions": train.descriptions}
     return sets
 
 

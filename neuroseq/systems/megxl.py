@@ -25,7 +25,7 @@ from neuroseq.data.words import (
     load_word_targets,
     pool_span,
     save_word_targets,
-    shuffle_words,
+    word_splits,
 )
 from neuroseq.errors import NeuroseqError
 from neuroseq.evaluation import word_retrieval as word_eval
@@ -114,16 +114,12 @@ def finetune_setup(ctx: RunContext) -> None:
 def word_datasets(ctx: RunContext) -> dict[str, WordGroupDataset]:
     """Train / val / test word groups; the word targets saved in the run; shifted runs of words
     that straddle splits counted (:func:`~neuroseq.data.words.leaked_runs`)."""
-    d, store = ctx.cfg["data"], ctx.store
-    kw = {"group_size": int(d["group_size"]), "tmin": float(d["tmin"]),
-          "tmax": float(d["tmax"]), "salt": str(d["split_salt"]), "sessions": d.get("sessions")}
-    train = WordGroupDataset(store, "train", train_pct=float(d["train_pct"]),
-                             seed=ctx.train.seed, **kw)
-    sets = {"train": train}
-    for split in ("val", "test"):
-        sets[split] = WordGroupDataset(store, split, channel_vocab=train.channel_vocab, **kw)
-    if d.get("shuffle_labels"):
-        shuffle_words(train, ctx.train.seed)
+    d = ctx.cfg["data"]
+    sets = word_splits(ctx.store, group_size=d["group_size"], tmin=d["tmin"], tmax=d["tmax"],
+                       salt=d["split_salt"], sessions=d.get("sessions"),
+                       train_pct=d["train_pct"], seed=ctx.train.seed,
+                       shuffle_labels=bool(d.get("shuffle_labels")))
+    train = sets["train"]
     words = [w for ds in sets.values() for g in ds.groups for w in g.words]
     table = word_vectors(words, ctx.cfg["targets"]["encoder"],
                          on_missing=ctx.cfg["targets"]["on_missing"])

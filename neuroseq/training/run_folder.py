@@ -44,25 +44,14 @@ class RunFolder:
         return str(self.path)
 
     # -- paths ------------------------------------------------------------------------------
-    @property
-    def model_dir(self) -> Path:
-        """``RUN/model``: the final weights."""
-        return self.path / PARTS["model"]
-
-    @property
-    def tokenizer_dir(self) -> Path:
-        """``RUN/tokenizer``: the fitted tokenizer or codec."""
-        return self.path / PARTS["tokenizer"]
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        """``RUN/checkpoints``: Lightning's checkpoints."""
-        return self.path / PARTS["checkpoints"]
-
-    @property
-    def config_path(self) -> Path:
-        """``RUN/config.yaml``."""
-        return self.path / PARTS["config"]
+    model_dir = property(lambda self: self.path / PARTS["model"],
+                         doc="``RUN/model``: the final weights.")
+    tokenizer_dir = property(lambda self: self.path / PARTS["tokenizer"],
+                             doc="``RUN/tokenizer``: the fitted tokenizer or codec.")
+    checkpoints_dir = property(lambda self: self.path / PARTS["checkpoints"],
+                               doc="``RUN/checkpoints``: Lightning's checkpoints.")
+    config_path = property(lambda self: self.path / PARTS["config"],
+                           doc="``RUN/config.yaml``: the resolved configuration.")
 
     def checkpoint(self, name: str = "last") -> Path:
         """``RUN/checkpoints/{name}.ckpt``."""

@@ -168,3 +168,20 @@ def test_a_word_corpus_is_not_split_by_word_conditions(tmp_path):
     secs = Store(tmp_path / "s.zarr").split.summary()
     assert secs["train"] > 0.7 * sum(secs.values())
     assert "warning: only" not in r.output
+
+
+def test_every_option_of_every_command_is_described():
+    """Before: `decode --help` and `generate --help` left --batch-size, --max-new-tokens,
+    --seed, --split and --top-k undescribed."""
+    import click
+
+    def commands(group, prefix=()):
+        for name, cmd in group.commands.items():
+            if isinstance(cmd, click.Group):
+                yield from commands(cmd, (*prefix, name))
+            else:
+                yield (*prefix, name), cmd
+
+    bare = [f"{' '.join(path)} {opt.opts[0]}" for path, cmd in commands(main)
+            for opt in cmd.params if isinstance(opt, click.Option) and not opt.help]
+    assert not bare, bare

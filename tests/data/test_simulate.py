@@ -66,10 +66,10 @@ def test_building_blocks():
 
 
 def test_nearby_sources_are_correlated():
-    from neuroseq.data.simulate import HEAD_CENTER, _sources, correlated_background
+    from neuroseq.data.simulate import HEAD_CENTER, correlated_background, random_sources
 
     rng = np.random.default_rng(0)
-    rr, _, _ = _sources(rng, 40, HEAD_CENTER)
+    rr, _, _ = random_sources(rng, 40, HEAD_CENTER)
     bg = correlated_background(rng, rr, 20000)
     c = np.corrcoef(bg)
     dist = np.linalg.norm(rr[:, None] - rr[None], axis=-1)

@@ -62,7 +62,11 @@ TOY = System(
     stages={"pretrain": Stage(
         datasets=windows, model=lambda ctx: NextSample(ctx.cfg["model"]["order"]),
         objective=lambda ctx: next_sample_mse, evaluate=val_scores,
+        summary=lambda res: [f"val mse {res['val_mse']:.4f} (predicting zero "
+                             f"{res['zero_predictor_mse']:.4f}, repeating the last sample "
+                             f"{res['repeat_last_mse']:.4f})"],
         models={"next_sample": NextSample})},
+    accepts={"model": (NextSample,)},
 )
 
 
@@ -83,6 +87,7 @@ def test_a_system_declared_here_trains_through_the_cli(toy, sim_store, tmp_path)
     r = CliRunner().invoke(main, ["pretrain", "--config", str(config), f"data.store={sim_store}",
                                   "-o", str(run)])
     assert r.exit_code == 0, r.output
+    assert "val mse" in r.output and "repeating the last sample" in r.output  # its summary
     for need in ("config.yaml", "meta.json", "model", "run.json", "results.json",
                  "checkpoints/last.ckpt"):
         assert (run / need).exists(), need
@@ -103,5 +108,7 @@ def test_config_keys_are_checked_against_the_systems_own_defaults(toy):
     assert cfg["data"]["window"] == 32 and "condition_map" not in cfg["data"]
     with pytest.raises(NeuroseqError, match="unknown configuration key 'data.patches'"):
         systems.load_config(None, ["system=toy_next_sample", "data.patches=4"])
+    with pytest.raises(NeuroseqError, match="model.ordr .did you mean model.order"):
+        systems.load_config(None, ["system=toy_next_sample", "model.ordr=3"])
     with pytest.raises(NeuroseqError, match="unknown system 'nope'"):
         systems.load_config(None, ["system=nope"])
