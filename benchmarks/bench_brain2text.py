@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from neuroseq.training.run_folder import RunFolder
+
 os.environ.setdefault("NEUROSEQ_PROGRESS", "off")
 ARMS = ("model", "noise", "shuffled", "llm_only")
 
@@ -101,7 +103,7 @@ def train_phases(root: Path, name: str, store: Path, llm: str, a: argparse.Names
                   f"model.from_run={p1}", "-o", p2)
     _neuroseq("finetune", *cfg, f"train.max_steps={a.steps3}", f"optim.lr={a.lr3}",
               *([f"model.from_run={p2}"] if phased else []), "-o", p3)
-    res = json.loads((p3 / "results.json").read_text())
+    res = RunFolder(p3).results()
     res["wall_s"] = round(time.perf_counter() - t0, 1)
     res["steps"] = {"phase1": a.steps1, "phase2": a.steps2, "phase3": a.steps3} if phased \
         else {"megxl_pretraining": a.steps1, "phase3": a.steps3} if a.encoder == "megxl" \

@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from neuroseq.training.run_folder import RunFolder
+
 os.environ.setdefault("NEUROSEQ_PROGRESS", "off")
 
 #: variant → overrides of configs/eegpt_tiny.yaml (the first is the paper's reading at 100 Hz)
@@ -60,7 +62,8 @@ def probe(ete_dir: Path | None, ete_kw: dict, store: str) -> dict:
                   pooling="mean", **ete_kw)
     if ete_dir is not None:
         with contextlib.redirect_stdout(io.StringIO()):
-            model.ete.load_state_dict(ETE.from_pretrained(ete_dir / "model").state_dict())
+            model.ete.load_state_dict(ETE.from_pretrained(RunFolder(ete_dir).model_dir)
+                                      .state_dict())
     return linear_probe(model, train, test)
 
 
@@ -103,7 +106,7 @@ def main() -> None:
         slug = "".join(c if c.isalnum() else "_" for c in name)
         run_dir = run(cfg, "pretrain", out / slug, resume=False)
         train_s = time.perf_counter() - t
-        met = json.loads((run_dir / "run.json").read_text())["metrics"]
+        met = RunFolder(run_dir).info()["metrics"]
         ete_kw = {k: v for k, v in cfg["model"].items() if k != "kind"}
         row = {"overrides": VARIANTS[name], "steps": a.steps, "train_s": round(train_s, 1),
                "val": {k: met.get(f"val_{k}") for k in ("mse", "zero_mse", "mean_mse",

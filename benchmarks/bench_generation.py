@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from neuroseq.training.run_folder import RunFolder
+
 os.environ.setdefault("NEUROSEQ_PROGRESS", "off")
 
 SFREQ = 100.0
@@ -92,7 +94,7 @@ def quality(out: Path, steps: int, minutes: float, sinks: list[int]) -> dict[str
     runs = {}
     for name, pos in (("learned positions (paper)", "learned"), ("RoPE", "rope")):
         run = out / f"tiny_{pos}"
-        if not (run / "model").is_dir():
+        if not RunFolder(run).has("model"):
             _neuroseq("pretrain", "--config", "configs/gpt2meg_tiny.yaml", "-o", str(run),
                       f"data.store={store_path}", f"model.positions={pos}",
                       f"train.max_steps={steps}", "train.seed=0")

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from neuroseq.training.run_folder import RunFolder
+
 os.environ.setdefault("NEUROSEQ_PROGRESS", "off")
 
 TASK = {"face_house_checker": {"face-upright": 0, "face-inverted": 0, "house-upright": 1,
@@ -81,13 +83,13 @@ def main() -> None:
     store_path = json.loads((data / "summary.json").read_text())["store"]
     t0 = time.perf_counter()
     pre = out / "pretrain"
-    if not (pre / "model").is_dir():
+    if not RunFolder(pre).has("model"):
         cfg = systems.load_config("configs/megxl_tiny.yaml", [
             f"data.store={store_path}", f"train.max_steps={a.pretrain_steps}",
             f"train.val_check_interval={a.pretrain_steps}", "train.loggers=[csv]"])
         systems.run(cfg, "pretrain", pre, resume=True)
     model, codec, _ = systems.load_run(pre)
-    info = json.loads((pre / "run.json").read_text())
+    info = RunFolder(pre).info()
     store = Store(store_path)
     kw = {"vocab": vocabulary(), "tmin": 0.0, "tmax": 1.0}
     train = MultiTaskEpochs(store, TASK, split="train", **kw)
@@ -100,7 +102,7 @@ def main() -> None:
         return float(balanced_accuracy_score(yte, clf.predict(xte)))
 
     cells: dict[str, list[float]] = {"linear probe, pretrained MEG-XL backbone": [probe(model, 0)]}
-    cfg = json.loads((pre / "model" / "config.json").read_text())
+    cfg = RunFolder(pre).model_config()
     cells["linear probe, untrained backbone (same codec)"] = []
     for s in a.seeds:
         torch.manual_seed(s)

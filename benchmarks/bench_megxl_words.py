@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from neuroseq.training.run_folder import RunFolder
+
 os.environ.setdefault("NEUROSEQ_PROGRESS", "off")
 
 #: arm → overrides of configs/megxl_words_tiny.yaml ({pre}: the pretraining run)
@@ -72,13 +74,14 @@ def cell(out: Path, words: Path, pre: Path, arm: str, seed: int, steps: int) -> 
     """One fine-tuning run (resumed if it finished before)."""
     slug = "".join(ch if ch.isalnum() else "_" for ch in arm)
     run = out / "runs" / f"{slug}_{seed}"
-    res = run / "results.json"
+    res = RunFolder(run).file("results.json")
     if not res.is_file():
         t = time.perf_counter()
         over = [o.format(pre=pre) for o in ARMS[arm]]
         _neuroseq("finetune", "--config", CONFIG, "-o", str(run),
-                  "--no-resume", f"data.store={words}", f"tokenizer.path={pre / 'tokenizer'}",
-                  f"train.seed={seed}", f"train.max_steps={steps}", *over)
+                  "--no-resume", f"data.store={words}",
+                  f"tokenizer.path={RunFolder(pre).tokenizer_dir}", f"train.seed={seed}",
+                  f"train.max_steps={steps}", *over)
         r = json.loads(res.read_text())
         r["wall_s"] = round(time.perf_counter() - t)
         res.write_text(json.dumps(r, indent=1))
@@ -175,7 +178,7 @@ def main() -> None:
         cell(out, words, pre, arm, int(seed), a.steps)
         return
     t0 = time.perf_counter()
-    if not (pre / "model").is_dir():
+    if not RunFolder(pre).has("model"):
         _neuroseq("pretrain", "--config", "configs/megxl_tiny.yaml", "-o", str(pre),
                   f"data.store={pstore}", f"train.max_steps={a.pretrain_steps}",
                   f"train.val_check_interval={a.pretrain_steps}")
@@ -196,7 +199,7 @@ def main() -> None:
     data_cfg = yaml.safe_load(Path(CONFIG).read_text())["data"]
     tmin, tmax = float(data_cfg["tmin"]), float(data_cfg["tmax"])
     ridge = ridge_baseline(words, tmin, tmax)
-    info = json.loads((pre / "run.json").read_text())
+    info = RunFolder(pre).info()
     command = "python benchmarks/bench_megxl_words.py " + " ".join(sys.argv[1:])
     from neuroseq.atomic import write_json_atomic, write_text_atomic
 

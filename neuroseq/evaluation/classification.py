@@ -37,15 +37,12 @@ def task_accuracies(model: nn.Module, ds: Any, batch_size: int = 32) -> dict[str
 def task_report(model: nn.Module, sets: dict[str, Any], info: dict[str, Any], *,
                 batch_size: int) -> dict[str, Any]:
     """The test split's balanced accuracy per task (chance beside) and their mean, with the
-    training's facts from its ``run.json`` ``info``: steps (and the step early stopping chose),
-    epochs, wall time, train and val sizes."""
+    train and val sizes and the epochs the training's steps (``run.json`` ``info``) made."""
     n_train = len(sets["train"])
     steps = int(info.get("global_step") or 0)
     res = {"n_train": n_train, "n_val": len(sets["val"]) if "val" in sets else 0,
-           "steps": steps, "best_step": info.get("best_step"),
-           "early_stopped": info.get("early_stopped", False),
            "epochs": round(steps * batch_size / max(n_train, 1), 2),
-           "train_s": info.get("train_s"), "tasks": task_accuracies(model, sets["test"])}
+           "tasks": task_accuracies(model, sets["test"])}
     res["mean_balanced_accuracy"] = float(np.mean([v["balanced_accuracy"]
                                                    for v in res["tasks"].values()]))
     return res

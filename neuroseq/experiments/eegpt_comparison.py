@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from neuroseq.atomic import write_json_atomic
+from neuroseq.training.run_folder import RunFolder
 
 #: arm → how it is trained (``ete``: which pretrained ETE; ``freeze``; ``kind``; ``probe``)
 ARMS: dict[str, dict[str, Any]] = {
@@ -134,7 +135,8 @@ def _probe(store: Any, mode: str, ids: list[str], fraction: float, seed: int,
                   **ete_kw)
     if ete_dir is not None:
         with contextlib.redirect_stdout(io.StringIO()):
-            model.ete.load_state_dict(ETE.from_pretrained(ete_dir / "model").state_dict())
+            model.ete.load_state_dict(ETE.from_pretrained(RunFolder(ete_dir).model_dir)
+                                      .state_dict())
     return linear_probe(model, label_subset(train, fraction, seed), test, seed=seed)
 
 
@@ -147,8 +149,7 @@ def _finetune(run_stage: Callable, load_config: Callable, over: list[str],
         sub = run_dir if len(groups) == 1 else run_dir / next(iter(group))
         cfg = load_config("configs/eegpt_finetune_tiny.yaml",
                           [*over, f"data.tasks={json.dumps(group)}"])
-        parts.append(json.loads((run_stage(cfg, "finetune", sub, resume=False)
-                                 / "results.json").read_text()))
+        parts.append(RunFolder(run_stage(cfg, "finetune", sub, resume=False)).results())
     if len(parts) == 1:
         return parts[0]
     ep = [p["epochs"] for p in parts if p.get("epochs") is not None]
@@ -198,7 +199,7 @@ def run(out: str | Path, store_path: str, *, tasks: dict[str, dict] | None = Non
     def pretrained(kind: str, mode: str) -> Path:
         """The ETE of ``kind`` for ``mode`` (cross: the training subject only), made once."""
         run_dir = out / "pretrain" / f"{kind}_{mode}"
-        if not (run_dir / "model" / "model.safetensors").is_file():
+        if not (RunFolder(run_dir).model_dir / "model.safetensors").is_file():
             if shard[1] > 1:  # shards run side by side: they must not pretrain twice at once
                 raise RuntimeError(f"{run_dir} is missing: pretrain first (pretrain_only=True).")
             over = [*pretext, f"data.store={store_path}", f"objective.kind={kind}",

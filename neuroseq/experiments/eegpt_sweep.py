@@ -25,7 +25,6 @@ batch exceed its windows (``epochs`` in the table; a warning says when they do n
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ import yaml
 from neuroseq.atomic import write_json_atomic, write_text_atomic
 from neuroseq.errors import NeuroseqError
 from neuroseq.log import logger, progress
+from neuroseq.training.run_folder import RunFolder
 
 SWEEP_KEYS = {"store", "pretrain", "pretrain_overrides", "finetune", "finetune_overrides",
               "sizes", "fractions", "graph_layers"}
@@ -122,7 +122,7 @@ def _ete_params(run: Path) -> tuple[int, int]:
     from neuroseq.models.eegpt import ETE
 
     with contextlib.redirect_stdout(io.StringIO()):
-        ete = ETE.from_pretrained(run / "model")
+        ete = ETE.from_pretrained(RunFolder(run).model_dir)
     total = sum(p.numel() for p in ete.parameters())
     return total - ete.electrode.weight.numel(), total
 
@@ -143,7 +143,7 @@ def run_sweep(cfg: dict[str, Any], out: str | Path) -> dict[str, Any]:
         name = f"size{i}_frac{frac:g}"
         pcfg = load_config(cfg["pretrain"], over + list(cfg.get("pretrain_overrides") or []))
         prun = run(pcfg, "pretrain", out / name / "pretrain")
-        info = json.loads((prun / "run.json").read_text())
+        info = RunFolder(prun).info()
         if "final_val_loss" not in info:
             raise NeuroseqError(f"{prun}: no validation windows, so no pretraining loss to fit; "
                                 "the store needs a val split.")
@@ -151,8 +151,7 @@ def run_sweep(cfg: dict[str, Any], out: str | Path) -> dict[str, Any]:
         if model["preset"] is None:
             fover.append(f"model.graph_layers={int(cfg.get('graph_layers') or 2)}")
         fcfg = load_config(cfg["finetune"], fover + list(cfg.get("finetune_overrides") or []))
-        res = json.loads((run(fcfg, "finetune", out / name / "finetune") / "results.json")
-                         .read_text())
+        res = RunFolder(run(fcfg, "finetune", out / name / "finetune")).results()
         params, total = _ete_params(prun)
         epochs = info["global_step"] * pcfg["data"]["batch_size"] / info["n_train_windows"]
         if frac < 1.0 and epochs < 1.0:

@@ -160,8 +160,7 @@ def evaluate_text(ctx: RunContext, model: Brain2Text, sets: dict[str, Any]) -> d
                                       batch_size=int(ctx.cfg["data"]["batch_size"]),
                                       seed=ctx.train.seed,
                                       events=bool(ctx.cfg["data"].get("descriptions")))
-    return res | {"steps": ctx.folder.info().get("global_step"), "mode": ctx.meta.get("mode"),
-                  "llm": ctx.cfg["llm"]["name"]}
+    return res | {"mode": ctx.meta.get("mode"), "llm": ctx.cfg["llm"]["name"]}
 
 
 SYSTEM = System(

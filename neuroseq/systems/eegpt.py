@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-from pathlib import Path
 from typing import Any
 
 from neuroseq.data.subsets import ShuffledLabels, label_subset, subset
@@ -27,6 +26,7 @@ from neuroseq.models.eegpt import EEGPT, ETE
 from neuroseq.models.electrodes import vocabulary
 from neuroseq.objectives.patch import MaskedPatchObjective, MultiTaskObjective, NextPatchObjective
 from neuroseq.training.run import RunContext, Stage, System
+from neuroseq.training.run_folder import RunFolder
 
 DEFAULTS: dict[str, Any] = {
     "data": {"patches": None, "stride": None, "fraction": 1.0, "recordings": None,
@@ -139,7 +139,7 @@ def build_eegpt(ctx: RunContext) -> EEGPT | EEGNet:
     ete = None
     if pretrained:
         with contextlib.redirect_stdout(io.StringIO()):  # huggingface_hub prints a notice
-            ete = ETE.from_pretrained(Path(pretrained) / "model")
+            ete = ETE.from_pretrained(RunFolder(pretrained).model_dir)
         m |= {"bidirectional": ete.bidirectional, "horizon": ete.horizon,
               "input_norm": ete.input_norm}
     model = EEGPT(ctx.meta["tasks"], n_chans=len(vocabulary()), freeze_ete=freeze, **m)
@@ -160,7 +160,7 @@ def evaluate_tasks(ctx: RunContext, model: EEGPT | EEGNet, sets: dict[str, Any]
     d, m = ctx.cfg["data"], ctx.cfg["model"]
     return task_report(model, sets, ctx.folder.info(), batch_size=int(d["batch_size"])) | {
         "mode": d["mode"], "pretrained": m.get("pretrained"), "model_kind": ctx.meta["model_kind"],
-        "freeze_ete": bool(getattr(model, "freeze_ete", False)), "seed": ctx.train.seed,
+        "freeze_ete": bool(getattr(model, "freeze_ete", False)),
         "label_fraction": float(d.get("label_fraction") or 1.0),
         "shuffled_labels": bool(d.get("shuffle_labels"))}
 

@@ -22,7 +22,7 @@ from neuroseq.models.gpt2meg import GPT2MEG
 from neuroseq.models.linear_ar import LinearAR
 from neuroseq.models.wavenet import WaveNet
 from neuroseq.objectives.next_token import NextTokenObjective
-from neuroseq.tokenizers import MuLawTokenizer, Tokenizer
+from neuroseq.tokenizers import MuLawTokenizer
 from neuroseq.training.run import RunContext, Stage, System
 
 TOKEN_MODELS: dict[str, type[nn.Module]] = {"gpt2meg": GPT2MEG, "wavenet": WaveNet}
@@ -39,14 +39,14 @@ DEFAULTS: dict[str, Any] = {
 
 def setup(ctx: RunContext) -> None:
     """Fit the μ-law tokenizer on the train split (or reload the run's own on resume)."""
-    if (ctx.run / "tokenizer").is_dir() and ctx.resume:
-        ctx.tokenizer = Tokenizer.from_pretrained(ctx.run / "tokenizer")
+    if ctx.folder.has("tokenizer") and ctx.resume:
+        ctx.tokenizer = ctx.folder.tokenizer()
         return
     kw = {k: v for k, v in ctx.cfg["tokenizer"].items() if k != "kind"}
     if ctx.cfg["tokenizer"]["kind"] != "mulaw":
         raise NeuroseqError("GPT2MEG pretraining supports tokenizer.kind=mulaw for now.")
     ctx.tokenizer = MuLawTokenizer(**kw).fit(ctx.store, split="train")
-    ctx.tokenizer.save_pretrained(ctx.run / "tokenizer")
+    ctx.folder.save_tokenizer(ctx.tokenizer)
 
 
 def datasets(ctx: RunContext) -> dict[str, WindowDataset]:

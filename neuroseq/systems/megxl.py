@@ -169,16 +169,14 @@ def evaluate_words(ctx: RunContext, model: WordRetrieval, sets: dict[str, Any]
                    ) -> dict[str, Any]:
     """Word retrieval on the test groups (model, noise and shuffled-brain arms; chance and the
     constant bar: :mod:`neuroseq.evaluation.word_retrieval`), with the run's facts."""
-    info, m, d = ctx.folder.info(), ctx.cfg["model"], ctx.cfg["data"]
+    m, d = ctx.cfg["model"], ctx.cfg["data"]
     res = word_eval.evaluate_words(model, sets["test"], word_collate(ctx),
                                    train_words=ctx.meta["train_words"], seed=ctx.train.seed)
     return res | {"groups": ctx.meta["groups"], "train_pct": d["train_pct"],
                   "shuffled_labels": bool(d.get("shuffle_labels")),
                   "leaked_runs": ctx.meta["leaked_runs"], "pretrained": m.get("pretrained"),
                   "head": model.head_kind, "frozen_backbone": model.freeze_backbone,
-                  "targets": ctx.cfg["targets"]["encoder"], "seed": ctx.train.seed,
-                  "steps": info.get("global_step"), "best_step": info.get("best_step"),
-                  "early_stopped": info.get("early_stopped"), "pool_window": m.get("pool_window")}
+                  "targets": ctx.cfg["targets"]["encoder"], "pool_window": m.get("pool_window")}
 
 
 SYSTEM = System(

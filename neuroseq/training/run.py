@@ -83,7 +83,8 @@ class Stage:
     param_groups : callable | None
         ``(ctx, model) -> [{"prefix": "ete.", "lr": 1e-5}, ...]`` for per-module learning rates.
     evaluate : callable | None
-        ``(ctx, model, datasets) -> dict`` written to ``RUN/results.json``.
+        ``(ctx, model, datasets) -> dict`` written to ``RUN/results.json``, after the
+        training's facts (seed, steps, the step early stopping chose, wall time).
     final_val_loss : bool
         Record the objective's mean over the whole val split in ``run.json``.
     summary : callable | None
@@ -211,7 +212,11 @@ def run_stage(system: System, stage: str, cfg: dict[str, Any], run_dir: str | Pa
     else:
         _train(ctx, st, model, objective, sets)
     if st.evaluate is not None:
-        ctx.folder.write_results(st.evaluate(ctx, model, sets))
+        info = ctx.folder.info()
+        facts = {"seed": ctx.train.seed, "steps": info.get("global_step"),
+                 "best_step": info.get("best_step"), "early_stopped": info.get("early_stopped"),
+                 "train_s": info.get("train_s")}
+        ctx.folder.write_results(facts | st.evaluate(ctx, model, sets))
     model.save_pretrained(ctx.folder.model_dir)
     logger.info("%s %s done in %.1f s: %s", system.name, stage, time.perf_counter() - t0, ctx.run)
     return ctx.run

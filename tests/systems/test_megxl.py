@@ -143,3 +143,23 @@ def test_several_corpora_pretrain_in_one_run(tmp_path):
     assert r.exit_code == 0, r.output
     meta = json.loads((run / "meta.json").read_text())
     assert len(meta["channel_vocab"]) == 208 + 306
+
+
+def test_shuffled_words_are_permuted_through_the_finetune_stage(word_store, tmp_path):
+    """data.shuffle_labels permutes the training words the stage trains on (same words, other
+    order); val and test are untouched; the run records it and the leaked-run count."""
+    got = {}
+    for shuffled in ("false", "true"):
+        run = tmp_path / f"shuffle_{shuffled}"
+        r = CliRunner().invoke(main, [*WORDS, f"data.store={word_store}", "-o", str(run),
+                                      "train.max_steps=1", f"data.shuffle_labels={shuffled}"])
+        assert r.exit_code == 0, r.output
+        meta = json.loads((run / "meta.json").read_text())
+        res = json.loads((run / "results.json").read_text())
+        assert res["shuffled_labels"] == (shuffled == "true") and "leaked_runs" in res
+        assert {"model", "noise", "shuffled"} <= set(res["arms"])
+        got[shuffled] = (meta["train_words"], res["n_test_words"])
+    assert sorted(got["true"][0]) == sorted(got["false"][0])
+    same = sum(a == b for a, b in zip(got["true"][0], got["false"][0], strict=True))
+    assert same < 0.5 * len(got["false"][0])  # most training words moved
+    assert got["true"][1] == got["false"][1]
