@@ -59,22 +59,35 @@ class EncodeCollate:
     cache : bool
         Code each item once and keep its codes under the item's ``key`` field (a frozen codec
         over a fixed set of segments, e.g. word groups); items are coded one by one then, so
-        padding never reaches the codec.
+        padding never reaches the codec.  An item without a ``key`` is coded afresh.
+    whole_frames : bool
+        Code only the whole codec frames of the signal (``T // hop · hop`` samples; the codec
+        would pad the rest by repetition).
     """
 
     def __init__(self, encoder: Any, key: str = "tokens", *, keep_signal: bool = False,
-                 cache: bool = False) -> None:
+                 cache: bool = False, whole_frames: bool = False) -> None:
         self.encoder, self.key = encoder, key
-        self.keep_signal, self.cache = keep_signal, cache
+        self.keep_signal, self.cache, self.whole_frames = keep_signal, cache, whole_frames
         self._codes: dict[str, torch.Tensor] = {}
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes of a signal ``[B, C, T]`` (the one place a signal becomes codes)."""
+        if self.whole_frames:
+            hop = int(self.encoder.hop)
+            if x.shape[-1] < hop:
+                raise ValueError(f"{x.shape[-1]} samples are fewer than one codec frame "
+                                 f"({hop}).")
+            x = x[..., : x.shape[-1] // hop * hop]
+        return self.encoder.encode(x.float())
 
     def item_codes(self, item: dict[str, Any]) -> torch.Tensor:
         """The codes of one item ``[C, ...]`` (from the cache when it was coded before)."""
         name = item.get("key")
         if name is None or not self.cache:
-            return self.encoder.encode(item["x"][None])[0].long()
+            return self.encode(item["x"][None])[0].long()
         if name not in self._codes:
-            self._codes[name] = self.encoder.encode(item["x"][None]).to(torch.int16)[0]
+            self._codes[name] = self.encode(item["x"][None]).to(torch.int16)[0]
         return self._codes[name].long()
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -85,7 +98,7 @@ class EncodeCollate:
             batch[self.key] = torch.stack(_pad(codes, n_ch))
         else:
             batch = pad_collate(items)
-            batch[self.key] = self.encoder.encode(batch["x"]).long()
+            batch[self.key] = self.encode(batch["x"]).long()
         if not self.keep_signal:
             del batch["x"]
         return batch
@@ -111,12 +124,12 @@ def add_text_ids(batch: dict[str, Any], tokenizer: Any) -> dict[str, Any]:
 
 
 class TextCollate:
-    """:func:`pad_collate`, then the token ids of each item's ``text`` with a language model's
-    tokenizer (``text_ids``, ``text_valid``): the text is tokenized here, once per batch, not
-    inside the model."""
+    """``base`` (:func:`pad_collate`, or an :class:`EncodeCollate`), then the token ids of each
+    item's ``text`` with a language model's tokenizer (``text_ids``, ``text_valid``): the text
+    is tokenized here, once per batch, not inside the model."""
 
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
+    def __init__(self, tokenizer: Any, base: Any = pad_collate) -> None:
+        self.tokenizer, self.base = tokenizer, base
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        return add_text_ids(pad_collate(items), self.tokenizer)
+        return add_text_ids(self.base(items), self.tokenizer)

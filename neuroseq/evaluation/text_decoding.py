@@ -34,7 +34,9 @@ GENERATE_KEYS = ("max_new_tokens", "num_beams", "do_sample", "temperature", "top
 def decode_arms(model: Any, ds: Any, texts: list[str], dec: dict[str, Any],
                 batch_size: int) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
     """Decoded text of every item of ``ds`` (whose texts are ``texts``) per arm (:data:`ARMS`)
-    and each arm's log-likelihood matrix ``[items, distinct texts]``."""
+    and each arm's log-likelihood matrix ``[items, distinct texts]``; items are batched as the
+    model batches them (``model.collate_fn()``: a codec-reading encoder gets codes, noise
+    included)."""
     model.eval()
     cands = sorted(set(texts))
     gen_kw = {k: dec[k] for k in GENERATE_KEYS}
@@ -45,7 +47,8 @@ def decode_arms(model: Any, ds: Any, texts: list[str], dec: dict[str, Any],
         rows = [model.log_likelihood(meg, [c] * n).cpu().numpy() for c in cands]
         return hyps, np.stack(rows, 1)
 
-    out = run_arms(ds, texts, predict, arms=ARMS, batch_size=batch_size, seed=int(dec["seed"]))
+    out = run_arms(ds, texts, predict, arms=ARMS, batch_size=batch_size, seed=int(dec["seed"]),
+                   collate=model.collate_fn())
     hyps = {a: [h for part in v for h in part[0]] for a, v in out.items()}
     return hyps, {a: np.concatenate([part[1] for part in v]) for a, v in out.items()}
 

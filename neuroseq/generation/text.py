@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from neuroseq.data.collate import pad_collate
 from neuroseq.data.recording import Recording
 from neuroseq.data.segments import InMemoryCorpus, SegmentDataset
 from neuroseq.data.sentences import sentences
@@ -87,11 +86,12 @@ def decode_recording(model: Any, meta: dict[str, Any], corpus: Any, *, segment: 
                      batch_size: int = 8, **gen: Any) -> list[dict[str, Any]]:
     """Text of every segment of every recording of ``corpus`` (see the module docstring)."""
     ds = DecodeSegments(corpus, meta, segment)
+    collate = model.collate_fn()
     out = []
     for i in progress(range(0, len(ds), batch_size), desc="decoding",
                       total=-(-len(ds) // batch_size)):
         idx = range(i, min(i + batch_size, len(ds)))
-        batch = pad_collate([ds[j] for j in idx])
+        batch = collate([ds[j] for j in idx])
         meg = model.meg_embeddings(batch)
         texts = model.generate(meg, len(idx), **gen)
         ll = model.log_likelihood(meg, texts)

@@ -9,9 +9,8 @@ projector maps every quantised frame to the LLM's width, and the LLM reads::
 
 ``<meg>`` and ``</meg>`` are special tokens of the tokenizer; their input vectors are learned
 here.  The LLM is frozen but for its LoRA adapters.  The text is scored by the LLM's loss on the
-text tokens only.  Inputs for the honest controls: ``source="noise"`` (Gaussian noise in place
-of the MEG), ``"none"`` (an empty ``<meg></meg>`` block: the LLM alone) and, by the caller,
-the MEG of another sentence.
+text tokens only.  The honest controls' inputs (noise, another sentence's MEG, an empty
+``<meg></meg>`` block: the LLM alone) are made by :mod:`neuroseq.evaluation.arms`.
 
 Saving: ``config.json`` + ``model.safetensors`` (everything but the LLM) and ``adapter/`` (the
 LoRA adapters alone, ``peft``'s format); the LLM itself is read again from its name.
@@ -26,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neuroseq.data.collate import text_ids
+from neuroseq.data.collate import EncodeCollate, pad_collate, text_ids
 from neuroseq.models.causal_lm import MEG_TOKENS, add_lora, load_causal_lm, load_lora
 from neuroseq.models.meg_encoder import MEGEncoder
 from neuroseq.models.quantizers import ResidualQuantizer
@@ -99,6 +98,16 @@ class Brain2Text(nn.Module):
         """Encoder frames of a segment of ``n_samples``."""
         return int(self.encoder.n_frames(n_samples))
 
+    def collate_fn(self) -> Any:
+        """How items become this model's batches: :func:`~neuroseq.data.collate.pad_collate`,
+        or, for an encoder that reads codes (MEG-XL's), an
+        :class:`~neuroseq.data.collate.EncodeCollate` with its frozen codec (each segment coded
+        once, whole frames only)."""
+        if self.encoder.reads == "x":
+            return pad_collate
+        return EncodeCollate(self.encoder.codec, self.encoder.reads, keep_signal=True,
+                             cache=True, whole_frames=True)
+
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Everything an objective reads, in one dict.
 
@@ -112,7 +121,7 @@ class Brain2Text(nn.Module):
         likelihood scoring only — decoding is :meth:`generate`).
         """
         hidden = batch.get("frame_mask")
-        h = self.encoder(batch["x"], batch["sensors"], batch["mask"], hidden)
+        h = self.encoder(batch[self.encoder.reads], batch["sensors"], batch["mask"], hidden)
         if hidden is not None:
             return {"features": h,
                     "reconstruction": self.encoder.reconstruct(h, batch["sensors"],
@@ -129,7 +138,7 @@ class Brain2Text(nn.Module):
     def quantize(self, batch: dict[str, Any], frame_mask: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """``(quantised [B, F, dim], codes [B, F, n_q], loss parts, features [B, F, d])``."""
-        h = self.encoder(batch["x"], batch["sensors"], batch["mask"], frame_mask)
+        h = self.encoder(batch[self.encoder.reads], batch["sensors"], batch["mask"], frame_mask)
         q, codes, parts = self.quantizer.losses(self.pre_vq(h))
         return q, codes, parts, h
 
@@ -160,15 +169,9 @@ class Brain2Text(nn.Module):
             raise RuntimeError("no LLM attached: call attach_llm() (the text phase does).")
         return self.llm
 
-    def meg_embeddings(self, batch: dict[str, Any], source: str = "meg") -> torch.Tensor | None:
-        """The projected MEG frames ``[B, F, width]``; ``source``: ``meg``, ``noise`` (unit
-        Gaussian noise of the same shape in place of the signal) or ``none`` (None)."""
-        if source == "none":
-            return None
-        if source == "noise":
-            batch = batch | {"x": torch.randn_like(batch["x"]) * batch["mask"][..., None]}
-        elif source != "meg":
-            raise ValueError(f"source must be 'meg', 'noise' or 'none', got {source!r}.")
+    def meg_embeddings(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The projected MEG frames ``[B, F, width]`` of a batch (the controls' inputs — noise,
+        another sentence's MEG, none — are made by :mod:`neuroseq.evaluation.arms`)."""
         q, *_ = self.quantize(batch)
         return self.projector(q)
 

@@ -57,11 +57,15 @@ class SensorMerger(nn.Module):
 class MEGEncoder(nn.Module):
     """``(x [B, C, T], sensors, mask) -> features [B, T // stride, d_model]``.
 
+    ``reads = "x"``: the batch field it encodes (the signal itself).
+
     Parameters
     ----------
     preset : ``"paper"`` | ``"tiny"``
         Sizes (see :data:`PRESETS`); explicit arguments override them.
     """
+
+    reads = "x"
 
     def __init__(self, preset: str = "tiny", *, d_model: int | None = None,
                  n_layers: int | None = None, n_heads: int | None = None,

@@ -42,10 +42,14 @@ class MEGXLEncoder(nn.Module):
         Sensor-pooling queries per frame.
     """
 
+    #: the batch field the encoder reads: the codes of the frozen codec, made by the collate
+    #: (:meth:`neuroseq.models.brain2text.Brain2Text.collate_fn`)
+    reads = "codes"
+
     def __init__(self, codec: Any, backbone: CrissCross, d_model: int | None = None,
                  n_queries: int = 4) -> None:
         super().__init__()
-        self.codec, self.backbone = codec, backbone
+        self.codec, self.backbone = codec, backbone  # the codec codes batches, not this module
         width = self.backbone.d_model
         self.d_model = int(d_model or width)
         self.stride = int(self.codec.hop)
@@ -57,18 +61,10 @@ class MEGXLEncoder(nn.Module):
         """Frames the encoder gives for ``n_samples`` samples."""
         return n_samples // self.stride
 
-    def codes(self, x: torch.Tensor) -> torch.Tensor:
-        """The frozen codec's codes ``[B, C, Q, T // hop]`` (no gradient)."""
-        t = self.n_frames(x.shape[-1]) * self.stride
-        if t == 0:
-            raise ValueError(f"{x.shape[-1]} samples are fewer than one codec frame "
-                             f"({self.stride}).")
-        self.codec.model.to(x.device)
-        return self.codec.encode(x[..., :t].float()).clone()
-
-    def forward(self, x: torch.Tensor, sensors: dict[str, torch.Tensor], mask: torch.Tensor,
+    def forward(self, codes: torch.Tensor, sensors: dict[str, torch.Tensor], mask: torch.Tensor,
                 frame_mask: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.backbone(self.codes(x), sensors, mask, frame_mask)["hidden"]  # [B, C, F, d]
+        """``codes [B, C, Q, F]`` of the frozen codec → features ``[B, F, d_model]``."""
+        h = self.backbone(codes, sensors, mask, frame_mask)["hidden"]  # [B, C, F, d]
         score = self.query(h).masked_fill(~mask.bool()[:, :, None, None], float("-inf"))
         pooled = torch.einsum("bcfq,bcfd->bfqd", score.softmax(1), h)
         return self.out(pooled.flatten(2))

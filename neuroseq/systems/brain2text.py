@@ -178,10 +178,12 @@ SYSTEM = System(
                           objective=lambda ctx: QuantizerFit(
                               float(ctx.cfg["objective"]["commitment_weight"])),
                           param_groups=lambda ctx, m: [{"prefix": "encoder.", "frozen": True}],
+                          collate=lambda ctx: ctx.model.collate_fn(),
                           models={"brain2text": Brain2Text}, load_model=_load,
                           final_val_loss=True),
         "finetune": Stage(datasets=datasets, model=finetune_model, objective=finetune_objective,
-                          collate=lambda ctx: TextCollate(ctx.model.tokenizer),
+                          collate=lambda ctx: TextCollate(ctx.model.tokenizer,
+                                                          ctx.model.collate_fn()),
                           models={"brain2text": Brain2Text}, evaluate=evaluate_text,
                           load_model=_load,
                           summary=text_decoding.summary),

@@ -11,7 +11,6 @@ from click.testing import CliRunner
 
 from neuroseq import systems
 from neuroseq.cli import main
-from neuroseq.data.collate import pad_collate
 from neuroseq.data.sentences import SentenceDataset
 from neuroseq.data.store import Store
 from neuroseq.models.brain2text import Brain2Text
@@ -181,13 +180,13 @@ def test_megxl_backbone_is_an_alternative_encoder(sentence_store, tiny_llm_dir, 
     assert len(json.loads((tmp_path / "t.json").read_text())["segments"]) == 40
     # padded sensors (zeros, masked) change nothing
     ds = SentenceDataset(Store(sentence_store), "train", seconds=3.0)
-    b = pad_collate([ds[0], ds[1]])
+    b = p3.collate_fn()([ds[0], ds[1]])  # the frozen codec's codes, made by the collate
     enc = p3.encoder.eval()
     with torch.no_grad():
-        h = enc(b["x"], b["sensors"], b["mask"])
+        h = enc(b["codes"], b["sensors"], b["mask"])
         pad = {k: torch.nn.functional.pad(v, (0, 0, 0, 5) if v.ndim == 3 else (0, 5))
                for k, v in b["sensors"].items()}
-        h_pad = enc(torch.nn.functional.pad(b["x"], (0, 0, 0, 5)), pad,
+        h_pad = enc(torch.nn.functional.pad(b["codes"], (0, 0, 0, 0, 0, 5)), pad,
                     torch.nn.functional.pad(b["mask"], (0, 5)))
     assert h.shape == (2, 150 // enc.stride, enc.d_model)
     torch.testing.assert_close(h_pad, h, atol=1e-4, rtol=1e-4)
