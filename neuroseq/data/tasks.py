@@ -53,6 +53,7 @@ class MultiTaskEpochs(Dataset):
         for t, m in self.tasks.items():
             self.parts.append((t, EpochDataset(corpus, m, tmin, tmax, split=split, vocab=vocab)))
         self._offsets = np.cumsum([0] + [len(d) for _, d in self.parts])
+        self.sfreq = self.parts[0][1].sfreq
 
     def __len__(self) -> int:
         return int(self._offsets[-1])
@@ -100,3 +101,31 @@ def task_spec(spec: Any) -> dict[str, dict[str, int]]:
     if isinstance(spec, dict) and spec:
         return {str(t): {str(k): int(v) for k, v in m.items()} for t, m in spec.items()}
     raise DataError("data.tasks must be 'pylossless' or {task: {event value: label}}.")
+
+
+def task_splits(corpus: Any, tasks: dict[str, dict[str, int]], *, mode: str = "within",
+                train_recordings: list[str] | None = None,
+                test_recordings: list[str] | None = None, tmin: float = 0.0,
+                tmax: float = 1.0, vocab: Any = None) -> dict[str, MultiTaskEpochs]:
+    """Train / val / test epochs of every task: ``within`` the store's splits, or ``cross``
+    recordings (train and val from the ``train_recordings``' splits, test on all of the
+    ``test_recordings``); a val split without epochs is left out."""
+    kw = {"tmin": float(tmin), "tmax": float(tmax), "vocab": vocab}
+    if mode == "within":
+        fit_on = test_on = None
+    elif mode == "cross":
+        fit_on, test_on = train_recordings, test_recordings
+        if not fit_on or not test_on or set(fit_on) & set(test_on):
+            raise DataError("cross-subject mode needs disjoint data.train_recordings and "
+                            f"data.test_recordings (recordings: {corpus.ids}).")
+        fit_on, test_on = list(fit_on), list(test_on)
+    else:
+        raise DataError(f"data.mode must be 'within' or 'cross', got {mode!r}.")
+    sets = {"train": MultiTaskEpochs(corpus, tasks, split="train", recordings=fit_on, **kw),
+            "test": MultiTaskEpochs(corpus, tasks, split="test" if test_on is None else None,
+                                    recordings=test_on, **kw)}
+    if corpus.split is not None:
+        val = MultiTaskEpochs(corpus, tasks, split="val", recordings=fit_on, **kw)
+        if len(val):
+            sets["val"] = val
+    return sets

@@ -17,7 +17,7 @@ import io
 from typing import Any
 
 from neuroseq.data.subsets import ShuffledLabels, label_subset, subset
-from neuroseq.data.tasks import MultiTaskEpochs, RecordingSubset, task_spec
+from neuroseq.data.tasks import MultiTaskEpochs, RecordingSubset, task_spec, task_splits
 from neuroseq.data.windows import WindowDataset
 from neuroseq.errors import NeuroseqError
 from neuroseq.evaluation.classification import task_report, task_summary
@@ -80,35 +80,19 @@ def pretrain_objective(ctx: RunContext) -> Any:
 
 
 def task_datasets(ctx: RunContext) -> dict[str, MultiTaskEpochs]:
-    """Train and test epochs of every task for the configured mode."""
-    d, store = ctx.cfg["data"], ctx.store
-    tasks = task_spec(d.get("tasks"))
-    kw = {"tmin": float(d["tmin"]), "tmax": float(d["tmax"]), "vocab": vocabulary()}
-    if d["mode"] == "within":
-        fit_on = test_on = None
-    elif d["mode"] == "cross":
-        fit_on, test_on = d.get("train_recordings"), d.get("test_recordings")
-        if not fit_on or not test_on or set(fit_on) & set(test_on):
-            raise NeuroseqError("cross-subject mode needs disjoint data.train_recordings and "
-                                f"data.test_recordings (recordings: {store.ids}).")
-        fit_on, test_on = list(fit_on), list(test_on)
-    else:
-        raise NeuroseqError(f"data.mode must be 'within' or 'cross', got {d['mode']!r}.")
-    train = MultiTaskEpochs(store, tasks, split="train", recordings=fit_on, **kw)
-    fit_set = label_subset(train, float(d.get("label_fraction") or 1.0), ctx.train.seed)
+    """Train, val and test epochs of every task for the configured mode
+    (:func:`~neuroseq.data.tasks.task_splits`), the train labels subsampled or shuffled."""
+    d = ctx.cfg["data"]
+    sets: dict[str, Any] = task_splits(
+        ctx.store, task_spec(d.get("tasks")), mode=d["mode"],
+        train_recordings=d.get("train_recordings"), test_recordings=d.get("test_recordings"),
+        tmin=d["tmin"], tmax=d["tmax"], vocab=vocabulary())
+    train = sets["train"]
+    sets["train"] = label_subset(train, float(d.get("label_fraction") or 1.0), ctx.train.seed)
     if d.get("shuffle_labels"):
-        fit_set = ShuffledLabels(fit_set, ctx.train.seed)
-    sets: dict[str, Any] = {
-        "train": fit_set,
-        "test": MultiTaskEpochs(store, tasks, split="test" if test_on is None else None,
-                                recordings=test_on, **kw)}
-    if store.split is not None:
-        val = MultiTaskEpochs(store, tasks, split="val", recordings=fit_on, **kw)
-        if len(val):
-            sets["val"] = val
-    ctx.meta |= {"model_kind": _finetune_kind(ctx.cfg),
-                 "sfreq": store.sfreq(store.ids[0]), "tasks": train.n_classes,
-                 "n_chans": int(train[0]["x"].shape[0]),
+        sets["train"] = ShuffledLabels(sets["train"], ctx.train.seed)
+    ctx.meta |= {"model_kind": _finetune_kind(ctx.cfg), "sfreq": train.sfreq,
+                 "tasks": train.n_classes, "n_chans": int(train[0]["x"].shape[0]),
                  "n_times": int(train[0]["x"].shape[-1])}
     return sets
 
