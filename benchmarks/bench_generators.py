@@ -48,6 +48,7 @@ def main() -> None:
 
     from neuroseq.data import samples
     from neuroseq.experiments import generator_benchmark as gb
+    from neuroseq.experiments import generator_report as gr
     from neuroseq.experiments import quickstart
 
     if not samples.has_sample_eeg():
@@ -74,9 +75,9 @@ def main() -> None:
 
     write_json_atomic(stem.with_suffix(".json"), res)
     md = (f"# Generators at an equal CPU budget — {summary['data']}\n\n"
-          f"Command: `{res['command']}` ({res['machine']}).\n\n" + gb.markdown(res) + "\n")
+          f"Command: `{res['command']}` ({res['machine']}).\n\n" + gr.markdown(res) + "\n")
     write_text_atomic(stem.with_suffix(".md"), md)
-    fig = gb.curves_figure(res)
+    fig = gr.curves_figure(res)
     fig.savefig(f"{stem}_curves.png", dpi=100)
     print(md)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from neuroseq.experiments import generator_benchmark as gb
+from neuroseq.experiments import generator_report as gr
 
 TINY = {
     "GPT2MEG + conv, value": {"slug": "gpt", "data": {"window": 65},
@@ -63,11 +64,11 @@ def test_equal_budget_curves_and_drift(bench, sim_store):
     assert ceiling_split(st, rid, starts["val1"], n) == "test"
     assert ceiling_split(st, rid, starts["sampling1"], n) == "val"
     assert json.loads((out / "results.json").read_text())["points"] == 2
-    md = gb.markdown(res)
+    md = gr.markdown(res)
     for part in ("Learning curves", "chosen on the validation split", "Long-horizon drift",
                  "| real |"):
         assert part in md, part
-    assert len(gb.curves_figure(res).axes) == 6
+    assert len(gr.curves_figure(res).axes) == 6
 
 
 def test_a_second_call_reuses_every_finished_stage(bench, sim_store, monkeypatch):
