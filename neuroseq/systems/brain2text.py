@@ -16,7 +16,7 @@ from typing import Any
 
 from neuroseq.data.collate import TextCollate
 from neuroseq.data.sentences import text_splits
-from neuroseq.errors import DataError, NeuroseqError
+from neuroseq.errors import NeuroseqError
 from neuroseq.evaluation import text_decoding
 from neuroseq.models.brain2text import Brain2Text
 from neuroseq.models.meg_encoder import MEGEncoder
@@ -62,10 +62,11 @@ def datasets(ctx: RunContext) -> dict[str, Any]:
     return sets
 
 
-def load_model(folder: RunFolder, **kw: Any) -> Brain2Text:
-    """A saved brain-to-text model, its encoder's parts read from their runs."""
+def load_model(folder: RunFolder, sfreq: float | None = None, **kw: Any) -> Brain2Text:
+    """A saved brain-to-text model, its encoder's parts read from their runs (checked against
+    the data's rate ``sfreq`` when given)."""
     folder.require("model", what="a finished brain2text run")
-    enc = load_encoder(folder.model_config()["encoder"])
+    enc = load_encoder(folder.model_config()["encoder"], sfreq)
     return Brain2Text.from_pretrained(folder.model_dir, encoder_module=enc, **kw)
 
 
@@ -77,7 +78,7 @@ def _from_run(ctx: RunContext, need_llm: bool) -> Brain2Text | None:
     src = ctx.cfg["model"].get("from_run")
     if not src:
         return None
-    return _checked(ctx, load_model(RunFolder(src), with_llm=need_llm, llm=ctx.cfg["llm"]))
+    return load_model(RunFolder(src), ctx.meta["sfreq"], with_llm=need_llm, llm=ctx.cfg["llm"])
 
 
 def _megxl_encoder(ctx: RunContext) -> bool:
@@ -85,20 +86,10 @@ def _megxl_encoder(ctx: RunContext) -> bool:
     return ctx.cfg["model"]["encoder"].get("kind", "conv") == "megxl"
 
 
-def _checked(ctx: RunContext, model: Brain2Text) -> Brain2Text:
-    """``model``, once its encoder's sampling rate (a MEG-XL codec's) matches the store's."""
-    want, have = getattr(model.encoder, "sfreq", None), ctx.store.sfreq(ctx.store.ids[0])
-    if want is not None and abs(float(want) - float(have)) > 1e-6:
-        raise DataError(f"the MEG-XL encoder's codec was trained at {want:g} Hz but "
-                        f"data.store={ctx.store.path} is at {have:g} Hz; prepare the store "
-                        f"with --resample {want:g} or use a MEG-XL run trained at {have:g} Hz.")
-    return model
-
-
 def _fresh(ctx: RunContext) -> Brain2Text:
     m = ctx.cfg["model"]
-    return _checked(ctx, Brain2Text(dict(m["encoder"]), dict(m["quantizer"]),
-                                    dict(ctx.cfg["llm"]), load_encoder(m["encoder"])))
+    return Brain2Text(dict(m["encoder"]), dict(m["quantizer"]), dict(ctx.cfg["llm"]),
+                      load_encoder(m["encoder"], ctx.meta["sfreq"]))
 
 
 def pretrain_model(ctx: RunContext) -> Brain2Text:

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from neuroseq.errors import NeuroseqError
+from neuroseq.errors import DataError, NeuroseqError
 from neuroseq.models.crisscross import CrissCross
 from neuroseq.models.megxl_encoder import MEGXLEncoder
 from neuroseq.tokenizers import RVQCodec, Tokenizer
@@ -52,15 +52,19 @@ def megxl_parts(run: str | Any, flag: str = "model.encoder.from_run") -> tuple[R
     return codec, CrissCross.from_pretrained(folder.model_dir)
 
 
-def load_encoder(cfg: dict[str, Any]) -> nn.Module | None:
+def load_encoder(cfg: dict[str, Any], sfreq: float | None = None) -> nn.Module | None:
     """The encoder a brain-to-text ``model.encoder`` section builds from other runs' parts
     (``kind: megxl``, ``from_run``, ``n_queries``, ``d_model``); None for an encoder the model
-    builds itself."""
+    builds itself.  ``sfreq``, when given, is the data's rate, which the codec's must be."""
     if cfg.get("kind", "conv") != "megxl":
         return None
     if not cfg.get("from_run"):
         raise NeuroseqError("model.encoder.kind=megxl needs model.encoder.from_run=MEGXL_RUN (a "
                             "`neuroseq pretrain` MEG-XL run).")
     codec, backbone = megxl_parts(cfg["from_run"])
+    if sfreq is not None and abs(float(codec.sfreq) - float(sfreq)) > 1e-6:
+        raise DataError(f"the MEG-XL encoder's codec was trained at {codec.sfreq:g} Hz but "
+                        f"the data is at {sfreq:g} Hz; prepare the store with --resample "
+                        f"{codec.sfreq:g} or use a MEG-XL run trained at {sfreq:g} Hz.")
     kw = {k: cfg[k] for k in ("d_model", "n_queries") if cfg.get(k) is not None}
     return MEGXLEncoder(codec, backbone, **kw)
