@@ -275,3 +275,12 @@ class RopeBlock(nn.Module):
                                            dropout_p=self.dropout if self.training else 0.0)
         x = x + self.proj(y.transpose(1, 2).reshape(n, t, e))
         return x + self.ffn(self.n2(x))
+
+
+def sensor_query_pool(query: nn.Module, h: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Learned-query pooling over sensors: ``query`` (``Linear(d, Q)``) scores every sensor of
+    ``h [..., C, d]`` once per query, padded sensors (``real [..., C]`` False) get no weight,
+    and each query's softmax over the sensors averages them: ``[..., Q, d]`` (MEG-XL's encoder
+    for brain-to-text and its word head both pool sensors this way)."""
+    score = query(h).masked_fill(~real[..., None], float("-inf"))  # [..., C, Q]
+    return torch.einsum("...cq,...cd->...qd", score.softmax(-2), h)

@@ -24,6 +24,7 @@ from torch import nn
 
 from neuroseq.errors import NeuroseqError
 from neuroseq.models.crisscross import CrissCross
+from neuroseq.models.layers import sensor_query_pool
 
 
 class MEGXLEncoder(nn.Module):
@@ -65,9 +66,8 @@ class MEGXLEncoder(nn.Module):
                 frame_mask: torch.Tensor | None = None) -> torch.Tensor:
         """``codes [B, C, Q, F]`` of the frozen codec → features ``[B, F, d_model]``."""
         h = self.backbone(codes, sensors, mask, frame_mask)["hidden"]  # [B, C, F, d]
-        score = self.query(h).masked_fill(~mask.bool()[:, :, None, None], float("-inf"))
-        pooled = torch.einsum("bcfq,bcfd->bfqd", score.softmax(1), h)
-        return self.out(pooled.flatten(2))
+        pooled = sensor_query_pool(self.query, h.transpose(1, 2), mask.bool()[:, None, :])
+        return self.out(pooled.flatten(2))  # [B, F, Q · d] -> [B, F, d_model]
 
     def reconstruct(self, *args: Any) -> torch.Tensor:
         raise NeuroseqError("the MEG-XL encoder (model.encoder.kind=megxl) is pretrained by "

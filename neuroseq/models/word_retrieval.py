@@ -32,6 +32,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from neuroseq.models.crisscross import CrissCross
+from neuroseq.models.layers import sensor_query_pool
 from neuroseq.models.signal_args import renamed
 
 HEADS = ("mlp", "attention", "linear")
@@ -118,12 +119,10 @@ class WordRetrieval(nn.Module, PyTorchModelHubMixin):
         per_word = torch.einsum("bwt,bctd->bwcd", w, h)  # [B, W, C, d]
         if self.center_words:  # what all words of the group share is not any word's
             per_word = per_word - per_word.mean(1, keepdim=True)
-        real = channel_mask.bool()[:, None, :, None]
+        real = channel_mask.bool()[:, None, :]  # [B, 1, C]
         if self.head_kind == "attention":
-            score = self.query(per_word).masked_fill(~real, float("-inf"))  # [B, W, C, Q]
-            pooled = torch.einsum("bwcq,bwcd->bwqd", score.softmax(2), per_word)
-            return self.head(pooled.flatten(2))
-        per_word = per_word * real
+            return self.head(sensor_query_pool(self.query, per_word, real).flatten(2))
+        per_word = per_word * real[..., None]
         if c < self.n_channels:  # pad to the head's sensor count
             per_word = nn.functional.pad(per_word, (0, 0, 0, self.n_channels - c))
         return self.head(per_word.flatten(2))

@@ -21,3 +21,22 @@ def test_one_query_attention_matches_sdpa_with_and_without_mask() -> None:
     v2[..., [0, 4, 7], :] -= 100.0
     torch.testing.assert_close(one_query_attention(q, k2, v2, mask),
                                one_query_attention(q, k, v, mask))
+
+
+def test_sensor_query_pool_averages_real_sensors_only():
+    """Known answer: a query that scores every sensor alike gives the mean of the real
+    sensors; padded sensors (whatever they hold) change nothing."""
+    from neuroseq.models.layers import sensor_query_pool
+
+    query = torch.nn.Linear(4, 2)
+    torch.nn.init.zeros_(query.weight)
+    torch.nn.init.zeros_(query.bias)
+    h = torch.randn(3, 5, 4)  # [B, C, d]
+    real = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]).bool()
+    out = sensor_query_pool(query, h, real)
+    assert out.shape == (3, 2, 4)
+    for b in range(3):
+        torch.testing.assert_close(out[b, 0], h[b, real[b]].mean(0))
+    h2 = h.clone()
+    h2[~real] = 1e3
+    torch.testing.assert_close(sensor_query_pool(query, h2, real), out)
