@@ -277,10 +277,16 @@ class RopeBlock(nn.Module):
         return x + self.ffn(self.n2(x))
 
 
-def sensor_query_pool(query: nn.Module, h: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Learned-query pooling over sensors: ``query`` (``Linear(d, Q)``) scores every sensor of
-    ``h [..., C, d]`` once per query, padded sensors (``real [..., C]`` False) get no weight,
-    and each query's softmax over the sensors averages them: ``[..., Q, d]`` (MEG-XL's encoder
-    for brain-to-text and its word head both pool sensors this way)."""
-    score = query(h).masked_fill(~real[..., None], float("-inf"))  # [..., C, Q]
-    return torch.einsum("...cq,...cd->...qd", score.softmax(-2), h)
+def sensor_query_pool(query: nn.Module, h: torch.Tensor, real: torch.Tensor,
+                      dim: int) -> torch.Tensor:
+    """Learned-query pooling over the sensor axis ``dim`` of ``h [..., d]``: ``query``
+    (``Linear(d, Q)``) scores every sensor once per query, padded sensors (``real``, bool,
+    broadcastable to ``h``'s shape with a last axis of 1, False) get no weight, and each query's
+    softmax over the sensors averages them.  Returns ``h``'s shape without the sensor axis, with
+    ``[Q, d]`` last (MEG-XL's encoder for brain-to-text and its word head pool this way)."""
+    letters = "abefghijklmnoprstuvwxyz"[: h.ndim - 1]
+    dim = dim % h.ndim
+    axes = letters[:dim] + "c" + letters[dim:-1]
+    kept = axes.replace("c", "")
+    score = query(h).masked_fill(~real, float("-inf")).softmax(dim)
+    return torch.einsum(f"{axes}q,{axes}d->{kept}qd", score, h)

@@ -66,7 +66,7 @@ class MEGXLEncoder(nn.Module):
                 frame_mask: torch.Tensor | None = None) -> torch.Tensor:
         """``codes [B, C, Q, F]`` of the frozen codec → features ``[B, F, d_model]``."""
         h = self.backbone(codes, sensors, mask, frame_mask)["hidden"]  # [B, C, F, d]
-        pooled = sensor_query_pool(self.query, h.transpose(1, 2), mask.bool()[:, None, :])
+        pooled = sensor_query_pool(self.query, h, mask.bool()[:, :, None, None], dim=1)
         return self.out(pooled.flatten(2))  # [B, F, Q · d] -> [B, F, d_model]
 
     def reconstruct(self, *args: Any) -> torch.Tensor:

@@ -119,10 +119,10 @@ class WordRetrieval(nn.Module, PyTorchModelHubMixin):
         per_word = torch.einsum("bwt,bctd->bwcd", w, h)  # [B, W, C, d]
         if self.center_words:  # what all words of the group share is not any word's
             per_word = per_word - per_word.mean(1, keepdim=True)
-        real = channel_mask.bool()[:, None, :]  # [B, 1, C]
+        real = channel_mask.bool()[:, None, :, None]  # [B, 1, C, 1]
         if self.head_kind == "attention":
-            return self.head(sensor_query_pool(self.query, per_word, real).flatten(2))
-        per_word = per_word * real[..., None]
+            return self.head(sensor_query_pool(self.query, per_word, real, dim=2).flatten(2))
+        per_word = per_word * real
         if c < self.n_channels:  # pad to the head's sensor count
             per_word = nn.functional.pad(per_word, (0, 0, 0, self.n_channels - c))
         return self.head(per_word.flatten(2))

@@ -33,10 +33,13 @@ def test_sensor_query_pool_averages_real_sensors_only():
     torch.nn.init.zeros_(query.bias)
     h = torch.randn(3, 5, 4)  # [B, C, d]
     real = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]).bool()
-    out = sensor_query_pool(query, h, real)
+    out = sensor_query_pool(query, h, real[..., None], dim=1)
     assert out.shape == (3, 2, 4)
     for b in range(3):
         torch.testing.assert_close(out[b, 0], h[b, real[b]].mean(0))
     h2 = h.clone()
     h2[~real] = 1e3
-    torch.testing.assert_close(sensor_query_pool(query, h2, real), out)
+    torch.testing.assert_close(sensor_query_pool(query, h2, real[..., None], dim=1), out)
+    # the sensor axis anywhere: [C, B, d] gives the same pooling
+    torch.testing.assert_close(sensor_query_pool(query, h.transpose(0, 1),
+                                                 real.T[..., None], dim=0), out)
