@@ -1,15 +1,12 @@
 """The constructor vocabulary every model shares (braindecode's names): ``n_chans`` (channels,
 or rows of the channel / electrode vocabulary a model embeds), ``n_outputs``, ``n_times``,
 ``sfreq``.  Earlier names still load (saved configurations hold them) with a deprecation
-warning."""
+warning; the table of old names is :data:`neuroseq.config.RENAMED`."""
 
 from __future__ import annotations
 
 import warnings
 from typing import Any
-
-#: old constructor name → the shared one
-RENAMED = {"n_channels": "n_chans", "n_electrodes": "n_chans", "out_dim": "n_outputs"}
 
 
 def renamed(owner: str, new: str, value: Any, old: str, old_value: Any) -> Any:
