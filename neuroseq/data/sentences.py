@@ -230,3 +230,14 @@ def text_splits(corpus: Any, *, seconds: float, tmin: float, descriptions: dict 
         if train.counts[sp]:
             sets[sp] = SentenceDataset(corpus, sp, channel_vocab=train.channel_vocab, **kw)
     return sets
+
+
+def text_facts(sets: dict[str, Any]) -> dict[str, Any]:
+    """What a text run records of its splits (:func:`text_splits`): rate, channels, segments
+    per split, the test texts, and for event epochs their source and descriptions."""
+    train = sets["train"]
+    events = isinstance(train, EventTextDataset)
+    facts = {"sfreq": train.sfreq, "channel_vocab": train.channel_vocab,
+             "sentences": {sp: len(v) for sp, v in sets.items()} if events else train.counts,
+             "test_sentences": sorted(set(sets["test"].texts)) if "test" in sets else []}
+    return facts | ({"source": "events", "descriptions": train.descriptions} if events else {})

@@ -93,6 +93,22 @@ class WindowDataset(SegmentDataset):
         return item
 
 
+def window_splits(corpus: Any, window: int, stride: int | None = None, *,
+                  eval_stride: int | None = None, splits: tuple[str, ...] = ("val",),
+                  **kw: Any) -> dict[str, WindowDataset]:
+    """A train :class:`WindowDataset` and one for each of ``splits`` where a window fits (see
+    :meth:`WindowDataset.fits`), all sharing the train set's subject map, channel vocabulary
+    and condition map; the others step by ``eval_stride`` (default: ``stride``)."""
+    train = WindowDataset(corpus, window, stride, split="train", **kw)
+    out = {"train": train}
+    kw |= {"subject_map": train.subject_map, "channel_vocab": train.channel_vocab,
+           "condition_map": train.condition_map or None}
+    for split in splits:
+        if WindowDataset.fits(corpus, window, split):
+            out[split] = WindowDataset(corpus, window, eval_stride or stride, split=split, **kw)
+    return out
+
+
 class EpochDataset(SegmentDataset):
     """Event-locked epochs ``[onset + tmin, onset + tmax)`` with integer labels.
 

@@ -172,6 +172,18 @@ def save_word_targets(table: dict[str, np.ndarray], folder: str | Path) -> None:
     write_json_atomic(folder / "word_targets.json", names)
 
 
+def make_word_targets(sets: dict[str, WordGroupDataset], encoder: str, folder: str | Path,
+                      on_missing: str = "skip") -> dict[str, np.ndarray]:
+    """The ``{word: embedding}`` table of every word in ``sets`` (``encoder``: see
+    :func:`~neuroseq.data.word_vectors.word_vectors`), saved in ``folder``."""
+    from neuroseq.data.word_vectors import word_vectors
+
+    words = [w for ds in sets.values() for g in ds.groups for w in g.words]
+    table = word_vectors(words, encoder, on_missing=on_missing)
+    save_word_targets(table, folder)
+    return table
+
+
 def load_word_targets(folder: str | Path) -> dict[str, torch.Tensor]:
     """The ``{word: embedding}`` table saved by :func:`save_word_targets` in ``folder``."""
     import json
@@ -244,3 +256,15 @@ def word_splits(corpus: Any, *, group_size: int, tmin: float, tmax: float, salt:
     if shuffle_labels:
         shuffle_words(train, seed)
     return sets
+
+
+def word_facts(sets: dict[str, WordGroupDataset]) -> dict[str, Any]:
+    """What a word run records of its splits: rate, word width, channels, groups per split,
+    the shifted runs of words that straddle splits (:func:`leaked_runs`), the training words."""
+    train = sets["train"]
+    leaked = leaked_runs([g for ds in sets.values() for g in ds.groups],
+                         [sp for sp, ds in sets.items() for _ in ds.groups])
+    return {"sfreq": train.sfreq, "word_width": train.width,
+            "n_chans": len(train.channel_vocab), "channel_vocab": train.channel_vocab,
+            "groups": {k: len(v) for k, v in sets.items()}, "leaked_runs": len(leaked),
+            "train_words": [w for g in train.groups for w in g.words]}

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from neuroseq.data.collate import TextCollate
-from neuroseq.data.sentences import text_splits
+from neuroseq.data.sentences import text_facts, text_splits
 from neuroseq.errors import NeuroseqError
 from neuroseq.evaluation import text_decoding
 from neuroseq.models.brain2text import Brain2Text
@@ -26,7 +26,7 @@ from neuroseq.objectives.brain2text import (
     QuantizerFit,
     TextLoss,
 )
-from neuroseq.training.parts import load_encoder
+from neuroseq.training.parts import load_brain2text, load_encoder, load_teacher
 from neuroseq.training.run import RunContext, Stage, System
 from neuroseq.training.run_folder import RunFolder
 
@@ -51,34 +51,20 @@ def datasets(ctx: RunContext) -> dict[str, Any]:
     sets = text_splits(ctx.store, seconds=d["seconds"], tmin=d["tmin"],
                        descriptions=d.get("descriptions"), salt=d["split_salt"],
                        stories=d.get("stories"), gap=d["gap"])
-    train = sets["train"]
-    ctx.meta |= {"model_kind": "brain2text", "sfreq": train.sfreq, "seconds": float(d["seconds"]),
-                 "tmin": float(d["tmin"]), "channel_vocab": train.channel_vocab,
-                 "sentences": {sp: len(v) for sp, v in sets.items()} if d.get("descriptions")
-                 else train.counts,
-                 "test_sentences": sorted(set(sets["test"].texts)) if "test" in sets else []}
-    if d.get("descriptions"):
-        ctx.meta |= {"source": "events", "descriptions": train.descriptions}
+    ctx.meta |= {"model_kind": "brain2text", "seconds": float(d["seconds"]),
+                 "tmin": float(d["tmin"])} | text_facts(sets)
     return sets
 
 
-def load_model(folder: RunFolder, sfreq: float | None = None, **kw: Any) -> Brain2Text:
-    """A saved brain-to-text model, its encoder's parts read from their runs (checked against
-    the data's rate ``sfreq`` when given)."""
-    folder.require("model", what="a finished brain2text run")
-    enc = load_encoder(folder.model_config()["encoder"], sfreq)
-    return Brain2Text.from_pretrained(folder.model_dir, encoder_module=enc, **kw)
-
-
 def _load(folder: RunFolder, meta: dict[str, Any]) -> Brain2Text:
-    return load_model(folder)
+    return load_brain2text(folder)
 
 
 def _from_run(ctx: RunContext, need_llm: bool) -> Brain2Text | None:
     src = ctx.cfg["model"].get("from_run")
     if not src:
         return None
-    return load_model(RunFolder(src), ctx.meta["sfreq"], with_llm=need_llm, llm=ctx.cfg["llm"])
+    return load_brain2text(RunFolder(src), ctx.meta["sfreq"], with_llm=need_llm, llm=ctx.cfg["llm"])
 
 
 def _megxl_encoder(ctx: RunContext) -> bool:
@@ -132,11 +118,7 @@ def finetune_objective(ctx: RunContext) -> TextLoss:
     dist = ctx.cfg["distill"]
     if not dist.get("teacher"):
         return TextLoss(w)
-    teacher = RunFolder(dist["teacher"])
-    if not (teacher.model_dir / "adapter").is_dir():
-        raise NeuroseqError(f"distill.teacher={dist['teacher']} is not a finished brain2text "
-                            "finetune run (model/adapter/ missing).")
-    return Distillation(load_model(teacher), alpha=float(dist["alpha"]),
+    return Distillation(load_teacher(dist["teacher"]), alpha=float(dist["alpha"]),
                         temperature=float(dist["temperature"]),
                         feature_weight=float(dist["feature_weight"]), commitment_weight=w)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from neuroseq.data.subsets import ShuffledLabels, label_subset, subset
 from neuroseq.data.tasks import MultiTaskEpochs, RecordingSubset, task_spec, task_splits
-from neuroseq.data.windows import WindowDataset
+from neuroseq.data.windows import window_splits
 from neuroseq.errors import NeuroseqError
 from neuroseq.evaluation.classification import task_report, task_summary
 from neuroseq.models.eegnet import EEGNet
@@ -54,13 +54,10 @@ def pretrain_datasets(ctx: RunContext) -> dict[str, Any]:
         store = RecordingSubset(store, [str(r) for r in d["recordings"]])
     patch_len = int(kw.get("patch_len", 256))
     window = patch_len + (int(d["patches"] or 4) - 1) * int(kw.get("stride") or patch_len)
-    train = WindowDataset(store, window, d["stride"] or window // 2, split="train",
-                          vocab=vocabulary())
-    out = {"train": subset(train, float(d["fraction"] or 1.0), ctx.train.seed)}
-    if WindowDataset.fits(store, window, "val"):
-        out["val"] = WindowDataset(store, window, window, split="val", vocab=vocabulary(),
-                                   channel_vocab=train.channel_vocab,
-                                   subject_map=train.subject_map)
+    out = window_splits(store, window, d["stride"] or window // 2, eval_stride=window,
+                        vocab=vocabulary())
+    train = out["train"]
+    out["train"] = subset(train, float(d["fraction"] or 1.0), ctx.train.seed)
     ctx.meta |= {"model_kind": "eegpt_ete", "sfreq": train.sfreq, "window": window,
                  "channel_vocab": train.channel_vocab, "vocab_size": len(vocabulary()),
                  "recordings": list(store.ids)}

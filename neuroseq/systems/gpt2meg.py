@@ -16,7 +16,7 @@ from torch import nn
 
 from neuroseq.data.collate import EncodeCollate
 from neuroseq.data.splits import sample_spans
-from neuroseq.data.windows import WindowDataset
+from neuroseq.data.windows import WindowDataset, window_splits
 from neuroseq.errors import DataError, NeuroseqError
 from neuroseq.models.gpt2meg import GPT2MEG
 from neuroseq.models.linear_ar import LinearAR
@@ -53,17 +53,10 @@ def datasets(ctx: RunContext) -> dict[str, WindowDataset]:
     """Train windows, and val/test windows where the split has room for one."""
     d, store = ctx.cfg["data"], ctx.store
     window = int(d["window"] or 257)
-    train = WindowDataset(store, window, d["stride"], split="train",
-                          condition_map=d["condition_map"],
-                          condition_seconds=d["condition_seconds"])
-    out = {"train": train}
-    for split in ("val", "test"):
-        if WindowDataset.fits(store, window, split):
-            out[split] = WindowDataset(store, window, d["stride"], split=split,
-                                       condition_map=train.condition_map,
-                                       condition_seconds=d["condition_seconds"],
-                                       subject_map=train.subject_map,
-                                       channel_vocab=train.channel_vocab)
+    out = window_splits(store, window, d["stride"], splits=("val", "test"),
+                        condition_map=d["condition_map"],
+                        condition_seconds=d["condition_seconds"])
+    train = out["train"]
     tok = ctx.tokenizer
     ctx.meta |= {"channel_vocab": train.channel_vocab, "subject_map": train.subject_map,
                  "condition_map": train.condition_map, "sfreq": train.sfreq,

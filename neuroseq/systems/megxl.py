@@ -16,15 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 from neuroseq.data.collate import EncodeCollate
-from neuroseq.data.windows import WindowDataset
-from neuroseq.data.word_vectors import word_vectors
+from neuroseq.data.windows import WindowDataset, window_splits
 from neuroseq.data.words import (
     WordCollate,
     WordGroupDataset,
-    leaked_runs,
     load_word_targets,
+    make_word_targets,
     pool_span,
-    save_word_targets,
+    word_facts,
     word_splits,
 )
 from neuroseq.errors import NeuroseqError
@@ -33,9 +32,8 @@ from neuroseq.models.crisscross import CrissCross
 from neuroseq.models.word_retrieval import WordRetrieval
 from neuroseq.objectives.contrastive import WordRetrievalObjective
 from neuroseq.objectives.masked_tokens import MaskedTokenObjective
-from neuroseq.training.parts import frozen_codec
+from neuroseq.training.parts import backbone_config, frozen_codec, init_backbone, megxl_run
 from neuroseq.training.run import RunContext, Stage, System
-from neuroseq.training.run_folder import RunFolder
 
 DEFAULTS: dict[str, Any] = {
     "data": {"sample_seconds": 150.0, "group_size": 50, "tmin": -0.5, "tmax": 2.5,
@@ -68,30 +66,17 @@ def datasets(ctx: RunContext) -> dict[str, WindowDataset]:
     if frames // int(o["n_blocks"]) < 1:
         raise NeuroseqError(f"data.sample_seconds gives {frames} codec frames, fewer than "
                             f"objective.n_blocks={o['n_blocks']}; use longer samples.")
-    train = WindowDataset(store, window, window, split="train")
-    out = {"train": train}
-    if WindowDataset.fits(store, window, "val"):
-        out["val"] = WindowDataset(store, window, window, split="val",
-                                   channel_vocab=train.channel_vocab)
+    out = window_splits(store, window, window)
+    train = out["train"]
     ctx.meta |= {"model_kind": "crisscross", "sfreq": train.sfreq, "window": window,
                  "frames": frames, "channel_vocab": train.channel_vocab,
                  "n_levels": tok.n_levels, "vocab_size": tok.vocab_size}
     return out
 
 
-def backbone_config(ctx: RunContext) -> dict[str, Any]:
-    """The criss-cross arguments: ``model.pretrained``'s saved ones, or ``model.*`` with the
-    codec's codebook shape."""
-    if ctx.cfg["model"].get("pretrained"):
-        return RunFolder(ctx.cfg["model"]["pretrained"]).model_config()
-    n_levels, size, dim = ctx.tokenizer.codebook_vectors().shape
-    return {k: ctx.cfg["model"][k] for k in BACKBONE_KEYS if ctx.cfg["model"].get(k) is not None
-            } | {"n_levels": n_levels, "codebook_size": size, "code_dim": dim}
-
-
 def build_backbone(ctx: RunContext) -> CrissCross:
     """A fresh criss-cross transformer embedding codes with the codec's codebook vectors."""
-    model = CrissCross(**backbone_config(ctx))
+    model = CrissCross(**backbone_config(ctx.cfg["model"], ctx.tokenizer, BACKBONE_KEYS))
     model.set_codebooks(ctx.tokenizer.codebook_vectors())
     return model
 
@@ -103,34 +88,23 @@ def finetune_setup(ctx: RunContext) -> None:
     if m.get("linear_probe"):
         m |= {"head": "linear", "freeze_backbone": True}
     if m.get("pretrained"):
-        pre = RunFolder(m["pretrained"])
-        pre.require("tokenizer", "model", what="a finished megxl pretrain run "
-                    "(model.pretrained)",
-                    how="train one with `neuroseq pretrain --config configs/megxl_tiny.yaml`")
-        ctx.cfg["tokenizer"]["path"] = str(pre.tokenizer_dir)
+        ctx.cfg["tokenizer"]["path"] = str(megxl_run(m["pretrained"], "model.pretrained"
+                                                     ).tokenizer_dir)
     setup(ctx)
 
 
 def word_datasets(ctx: RunContext) -> dict[str, WordGroupDataset]:
     """Train / val / test word groups; the word targets saved in the run; shifted runs of words
-    that straddle splits counted (:func:`~neuroseq.data.words.leaked_runs`)."""
+    that straddle splits counted (:func:`~neuroseq.data.words.word_facts`)."""
     d = ctx.cfg["data"]
     sets = word_splits(ctx.store, group_size=d["group_size"], tmin=d["tmin"], tmax=d["tmax"],
                        salt=d["split_salt"], sessions=d.get("sessions"),
                        train_pct=d["train_pct"], seed=ctx.train.seed,
                        shuffle_labels=bool(d.get("shuffle_labels")))
-    train = sets["train"]
-    words = [w for ds in sets.values() for g in ds.groups for w in g.words]
-    table = word_vectors(words, ctx.cfg["targets"]["encoder"],
-                         on_missing=ctx.cfg["targets"]["on_missing"])
-    save_word_targets(table, ctx.run)
-    leaked = leaked_runs([g for ds in sets.values() for g in ds.groups],
-                         [sp for sp, ds in sets.items() for _ in ds.groups])
-    ctx.meta |= {"model_kind": "word_retrieval", "sfreq": train.sfreq, "word_width": train.width,
-                 "n_chans": len(train.channel_vocab), "channel_vocab": train.channel_vocab,
-                 "out_dim": len(next(iter(table.values()))),
-                 "groups": {k: len(v) for k, v in sets.items()}, "leaked_runs": len(leaked),
-                 "train_words": [w for g in train.groups for w in g.words]}
+    table = make_word_targets(sets, ctx.cfg["targets"]["encoder"], ctx.run,
+                              ctx.cfg["targets"]["on_missing"])
+    ctx.meta |= word_facts(sets) | {"model_kind": "word_retrieval",
+                                    "out_dim": len(next(iter(table.values())))}
     return sets
 
 
@@ -146,15 +120,12 @@ def build_word_model(ctx: RunContext) -> WordRetrieval:
     """The backbone (``model.pretrained``'s, or fresh with the codec's codebooks) under a word
     head."""
     m = ctx.cfg["model"]
-    model = WordRetrieval(backbone_config(ctx), n_chans=ctx.meta["n_chans"],
-                          n_outputs=ctx.meta["out_dim"], head=m["head"], hidden=int(m["hidden"]),
+    model = WordRetrieval(backbone_config(m, ctx.tokenizer, BACKBONE_KEYS),
+                          n_chans=ctx.meta["n_chans"], n_outputs=ctx.meta["out_dim"],
+                          head=m["head"], hidden=int(m["hidden"]),
                           dropout=float(m["dropout_head"]),
                           freeze_backbone=bool(m["freeze_backbone"]))
-    if m.get("pretrained"):
-        back = CrissCross.from_pretrained(RunFolder(m["pretrained"]).model_dir)
-        model.backbone.load_state_dict(back.state_dict())
-    else:
-        model.backbone.set_codebooks(ctx.tokenizer.codebook_vectors())
+    init_backbone(model.backbone, m, ctx.tokenizer)
     return model
 
 
@@ -172,11 +143,11 @@ def evaluate_words(ctx: RunContext, model: WordRetrieval, sets: dict[str, Any]
     m, d = ctx.cfg["model"], ctx.cfg["data"]
     res = word_eval.evaluate_words(model, sets["test"], word_collate(ctx),
                                    train_words=ctx.meta["train_words"], seed=ctx.train.seed)
-    return res | {"groups": ctx.meta["groups"], "train_pct": d["train_pct"],
-                  "shuffled_labels": bool(d.get("shuffle_labels")),
-                  "leaked_runs": ctx.meta["leaked_runs"], "pretrained": m.get("pretrained"),
-                  "head": model.head_kind, "frozen_backbone": model.freeze_backbone,
-                  "targets": ctx.cfg["targets"]["encoder"], "pool_window": m.get("pool_window")}
+    return res | {k: ctx.meta[k] for k in ("groups", "leaked_runs")} | {
+        "train_pct": d["train_pct"], "shuffled_labels": bool(d.get("shuffle_labels")),
+        "pretrained": m.get("pretrained"), "head": model.head_kind,
+        "frozen_backbone": model.freeze_backbone, "targets": ctx.cfg["targets"]["encoder"],
+        "pool_window": m.get("pool_window")}
 
 
 SYSTEM = System(

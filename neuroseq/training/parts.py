@@ -1,6 +1,6 @@
 """Parts a stage reads from other runs or trains first, loaded here and passed into models
 (``models/`` reads no run folders and imports no tokenizers): the frozen codec of a codec stage,
-and the MEG-XL encoder made of a MEG-XL run's codec and backbone."""
+the MEG-XL encoder made of a MEG-XL run's codec and backbone, saved brain-to-text models."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from neuroseq.errors import DataError, NeuroseqError
+from neuroseq.models.brain2text import Brain2Text
 from neuroseq.models.crisscross import CrissCross
 from neuroseq.models.megxl_encoder import MEGXLEncoder
 from neuroseq.tokenizers import RVQCodec, Tokenizer
@@ -38,18 +39,46 @@ def frozen_codec(t: dict[str, Any], folder: Any, store: Any, *, seed: int, resum
     return tok
 
 
-def megxl_parts(run: str | Any, flag: str = "model.encoder.from_run") -> tuple[RVQCodec,
-                                                                             CrissCross]:
-    """The frozen codec (``tokenizer/``) and the backbone (``model/``) of a MEG-XL run."""
+def megxl_run(run: str | Any, flag: str) -> RunFolder:
+    """The folder of a finished MEG-XL pretraining run (codec and backbone saved), named by the
+    config key ``flag``."""
     folder = RunFolder(run)
     folder.require("tokenizer", "model", what=f"a finished MEG-XL pretraining run ({flag})",
                    how="train one with `neuroseq pretrain --config configs/megxl_tiny.yaml -o "
                        "RUN`")
+    return folder
+
+
+def megxl_parts(run: str | Any, flag: str = "model.encoder.from_run") -> tuple[RVQCodec,
+                                                                             CrissCross]:
+    """The frozen codec (``tokenizer/``) and the backbone (``model/``) of a MEG-XL run."""
+    folder = megxl_run(run, flag)
     codec = folder.tokenizer()
     if not isinstance(codec, RVQCodec):
         raise NeuroseqError(f"{folder.tokenizer_dir} holds a {codec.kind} tokenizer; MEG-XL's "
                             "backbone reads RVQ codes.")
     return codec, CrissCross.from_pretrained(folder.model_dir)
+
+
+def backbone_config(m: dict[str, Any], codec: RVQCodec, keys: tuple[str, ...]
+                    ) -> dict[str, Any]:
+    """The criss-cross arguments of a MEG-XL ``model`` section ``m``: ``m["pretrained"]``'s
+    saved ones, or ``m``'s ``keys`` with the codec's codebook shape."""
+    if m.get("pretrained"):
+        return RunFolder(m["pretrained"]).model_config()
+    n_levels, size, dim = codec.codebook_vectors().shape
+    return {k: m[k] for k in keys if m.get(k) is not None} | {
+        "n_levels": n_levels, "codebook_size": size, "code_dim": dim}
+
+
+def init_backbone(backbone: CrissCross, m: dict[str, Any], codec: RVQCodec) -> None:
+    """Load ``m["pretrained"]``'s backbone weights into ``backbone``, else embed codes with
+    the codec's codebook vectors."""
+    if m.get("pretrained"):
+        pre = CrissCross.from_pretrained(RunFolder(m["pretrained"]).model_dir)
+        backbone.load_state_dict(pre.state_dict())
+    else:
+        backbone.set_codebooks(codec.codebook_vectors())
 
 
 def load_encoder(cfg: dict[str, Any], sfreq: float | None = None) -> nn.Module | None:
@@ -68,3 +97,20 @@ def load_encoder(cfg: dict[str, Any], sfreq: float | None = None) -> nn.Module |
                         f"{codec.sfreq:g} or use a MEG-XL run trained at {sfreq:g} Hz.")
     kw = {k: cfg[k] for k in ("d_model", "n_queries") if cfg.get(k) is not None}
     return MEGXLEncoder(codec, backbone, **kw)
+
+
+def load_brain2text(folder: RunFolder, sfreq: float | None = None, **kw: Any) -> Brain2Text:
+    """A saved brain-to-text model, its encoder's parts read from their runs (checked against
+    the data's rate ``sfreq`` when given); ``kw`` go to :meth:`Brain2Text.from_pretrained`."""
+    folder.require("model", what="a finished brain2text run")
+    enc = load_encoder(folder.model_config()["encoder"], sfreq)
+    return Brain2Text.from_pretrained(folder.model_dir, encoder_module=enc, **kw)
+
+
+def load_teacher(run: str | Any) -> Brain2Text:
+    """The finished brain-to-text finetune run ``distill.teacher`` names."""
+    folder = RunFolder(run)
+    if not (folder.model_dir / "adapter").is_dir():
+        raise NeuroseqError(f"distill.teacher={run} is not a finished brain2text finetune run "
+                            "(model/adapter/ missing).")
+    return load_brain2text(folder)

@@ -159,7 +159,7 @@ def test_megxl_backbone_is_an_alternative_encoder(sentence_store, tiny_llm_dir, 
              f"model.from_run={tmp_path / 'p2'}", "-o", tmp_path / "p3")
     assert r.exit_code == 0, r.output
     back = CrissCross.from_pretrained(pre / "model").state_dict()
-    from neuroseq.systems.brain2text import load_model
+    from neuroseq.training.parts import load_brain2text as load_model
     from neuroseq.training.run_folder import RunFolder
 
     p2 = load_model(RunFolder(tmp_path / "p2"), with_llm=False)  # parts read from `pre`
