@@ -208,13 +208,25 @@ def prepare(inputs: tuple[str, ...], out: str, resample: float | None, l_freq: f
               help="--words: fewest and most words of a sentence, MIN,MAX.")
 @click.option("--evoked-scale", type=float, default=1.0, show_default=True,
               help="--words: size of the word responses (0: words evoke nothing).")
+@click.option("--text", default=None,
+              help="--words: tell the story of this plain-text file (its sentences in order, "
+                   "timed as speech) instead of drawing sentences from --vocab; 'lee' is the "
+                   "Lee news corpus that gensim's wheel ships (pip install --no-deps "
+                   "gensim==4.4.0). --sentences takes the first N.")
+@click.option("--max-words", type=int, default=None,
+              help="--words --text: skip sentences longer than this many words.")
+@click.option("--responses", type=click.Choice(["features", "arbitrary"]), default=None,
+              help="--words: word responses from each word's GloVe embedding, length and "
+                   "frequency (the default with --text), or an arbitrary response per word "
+                   "type (the default without).")
 @click.option("--overwrite", is_flag=True, help="--words: replace a non-empty --out.")
 @click.option("--out", "-o", required=True,
               help="Output .fif file (a directory, the BIDS root, with --words).")
 @click.option("--psd", type=click.Path(), default=None, help="Also save a PSD plot (PNG).")
 def simulate(modality: str, duration: float, sfreq: float, seed: int, conditions: str,
              background: str, subject: str, words: bool, subjects: int, sentences: int,
-             vocab: int, sentence_words: str, evoked_scale: float, overwrite: bool, out: str,
+             vocab: int, sentence_words: str, evoked_scale: float, text: str | None,
+             max_words: int | None, responses: str | None, overwrite: bool, out: str,
              psd: str | None) -> None:
     """Simulate MEG (306-channel MEGIN geometry) or EEG with evoked responses, to .fif; or,
     with --words, a word corpus in MEG-MASC's BIDS layout."""
@@ -233,13 +245,14 @@ def simulate(modality: str, duration: float, sfreq: float, seed: int, conditions
         if len(lengths) != 2 or not 1 <= lengths[0] <= lengths[1]:
             raise click.BadParameter(f"must be MIN,MAX with 1 <= MIN <= MAX, got "
                                      f"{sentence_words!r}.", param_hint="--sentence-words")
-        if subjects < 1 or sentences < 1 or evoked_scale < 0:
-            raise click.UsageError("--subjects and --sentences must be >= 1 and "
-                                   "--evoked-scale >= 0.")
+        if subjects < 1 or sentences < 1 or evoked_scale < 0 or (max_words or 2) < 2:
+            raise click.UsageError("--subjects and --sentences must be >= 1, --max-words >= 2 "
+                                   "and --evoked-scale >= 0.")
         files = write_word_corpus(out, n_subjects=subjects, n_sentences=sentences,
                                   n_words=vocab, sfreq=sfreq, seed=seed,
                                   evoked_scale=evoked_scale, lengths=lengths,
-                                  overwrite=overwrite)
+                                  overwrite=overwrite, text=text, max_words=max_words,
+                                  responses=responses)
         click.echo(f"word corpus (MEG-MASC layout) at {out}: "
                    + ", ".join(str(f.relative_to(out)) for f in files))
         return

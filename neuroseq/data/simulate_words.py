@@ -71,10 +71,29 @@ class Story:
 
     sentences: tuple[tuple[str, ...], ...]
     onsets: tuple[tuple[float, ...], ...]
+    #: each word's spoken duration (s); None: 0.25 s each (the drawn stories)
+    durations: tuple[tuple[float, ...], ...] | None = None
+    #: where the sentences come from (``sim``: drawn from :data:`WORDS`; else the text's name)
+    source: str = "sim"
 
     @property
     def duration(self) -> float:
         return self.onsets[-1][-1] + 1.5
+
+    def word_duration(self, k: int, i: int) -> float:
+        """The spoken duration of word ``i`` of sentence ``k``."""
+        return 0.25 if self.durations is None else self.durations[k][i]
+
+
+def text_story(text: str | Path, *, n_sentences: int | None = None,
+               max_words: int | None = None, seed: int = 0) -> Story:
+    """The story of a real text (``--text``): its sentences in order, timed as speech
+    (:mod:`neuroseq.data.story_text`)."""
+    from neuroseq.data.story_text import speech_timing, text_sentences
+
+    sents = text_sentences(text, n_sentences=n_sentences, max_words=max_words)
+    onsets, durations = speech_timing(sents, seed=seed)
+    return Story(tuple(sents), tuple(onsets), tuple(durations), Path(str(text)).stem)
 
 
 def make_story(n_sentences: int = 40, n_words: int = 60, *, seed: int = 0,
@@ -118,11 +137,56 @@ def word_responses(vocab: tuple[str, ...], n_sources: int, seed: int
     return out
 
 
+def feature_responses(vocab: tuple[str, ...], n_sources: int, seed: int,
+                      counts: dict[str, int] | None = None, n_features: int = 12
+                      ) -> dict[str, list[tuple[int, float, float, float]]]:
+    """Per word type, ``(source, latency s, width s, amplitude A·m)`` components that are a
+    fixed function of the word's features, the same for every subject (``seed``):
+
+    - its GloVe embedding (unit norm; a word GloVe lacks gets a fixed pseudo-random vector of
+      its spelling) mapped by one seeded linear map to the amplitudes of ``n_features``
+      sources, each with its own latency (150–450 ms);
+    - its length: the feature components come 8 ms later per letter beyond five;
+    - its frequency in the story (``counts``): rarer words give a larger late (400 ms)
+      response on top of the early response every word evokes.
+
+    So the response to a word never heard before is predictable from its features."""
+    import hashlib
+
+    from neuroseq.data.word_vectors import word_vectors
+
+    vec = word_vectors(list(vocab), "glove", on_missing="skip")
+    dim = len(next(iter(vec.values()))) if vec else 50
+    code = np.random.default_rng(seed)
+    n_features = min(int(n_features), n_sources - 2)
+    mix = code.standard_normal((n_features, dim))
+    latency = code.uniform(0.15, 0.45, n_features)
+    counts = counts or {}
+    total = max(sum(counts.values()), 1)
+    out = {}
+    for w in vocab:
+        e = vec.get(w)
+        if e is None:
+            h = int.from_bytes(hashlib.sha256(w.encode()).digest()[:8], "little")
+            e = np.random.default_rng(h).standard_normal(dim)
+        e = np.asarray(e, float) / (np.linalg.norm(e) + 1e-12)
+        amp = 40e-9 * mix @ e  # each component ~ N(0, 40 nA·m)
+        shift = 0.008 * max(len(w) - 5, 0)
+        surprisal = -np.log(max(counts.get(w, 1), 1) / total)
+        late = -20e-9 * (1.0 + 0.15 * (surprisal - np.log(100.0)))
+        out[w] = [(0, 0.10, 0.025, 40e-9), (1, 0.40, 0.06, float(late))] + [
+            (2 + k, float(latency[k] + shift), 0.04, float(amp[k])) for k in range(n_features)]
+    return out
+
+
 def simulate_listening(story: Story, *, sfreq: float = 250.0, seed: int = 0,
                        code_seed: int = 1234, n_sources: int = 40,
-                       evoked_scale: float = 1.0) -> tuple[Any, list[dict[str, Any]]]:
+                       evoked_scale: float = 1.0, responses: str = "arbitrary"
+                       ) -> tuple[Any, list[dict[str, Any]]]:
     """One subject hearing ``story``: an MNE ``Raw`` (SI units, KIT-208) and its event rows
-    (MEG-MASC fields; a phoneme row after each word row)."""
+    (MEG-MASC fields; a phoneme row after each word row).  ``responses``: ``arbitrary`` (each
+    word type its own random response, :func:`word_responses`) or ``features`` (a function of
+    the word's embedding, length and frequency, :func:`feature_responses`)."""
     import mne
 
     rng = np.random.default_rng(seed)
@@ -132,21 +196,30 @@ def simulate_listening(story: Story, *, sfreq: float = 250.0, seed: int = 0,
     gain = dipole_gain(info, rr, nn)
     n_times = int(round(story.duration * sfreq))
     src = background_activity(rng, rr, direction, n_times, sfreq)
-    vocab = tuple(dict.fromkeys(w for s in story.sentences for w in s))
-    responses = word_responses(tuple(sorted(vocab)), n_sources, code_seed)
+    vocab = tuple(sorted(dict.fromkeys(w for s in story.sentences for w in s)))
+    if responses == "features":
+        counts: dict[str, int] = {}
+        for w in (w for s in story.sentences for w in s):
+            counts[w] = counts.get(w, 0) + 1
+        table = feature_responses(vocab, n_sources, code_seed, counts)
+    elif responses == "arbitrary":
+        table = word_responses(vocab, n_sources, code_seed)
+    else:
+        raise DataError(f"responses must be 'arbitrary' or 'features', got {responses!r}.")
     tt = np.arange(int(0.8 * sfreq)) / sfreq
     rows: list[dict[str, Any]] = []
     for k, (words, onsets) in enumerate(zip(story.sentences, story.onsets, strict=True)):
         for i, (w, onset) in enumerate(zip(words, onsets, strict=True)):
             a = int(round(onset * sfreq))
             gain_trial = rng.uniform(0.7, 1.3)
-            for s, lat, width, amp in responses[w]:
+            for s, lat, width, amp in table[w]:
                 seg = src[s, a:a + len(tt)]
                 seg += (evoked_scale * gain_trial * amp
                         * np.exp(-0.5 * ((tt - lat) / width) ** 2))[:len(seg)]
-            common = {"story": "sim", "story_uid": 0, "sound_id": k, "sequence_id": k,
+            common = {"story": story.source, "story_uid": 0, "sound_id": k, "sequence_id": k,
                       "condition": "sentence", "word_index": i, "speech_rate": 200.0}
-            rows.append({"onset": onset, "duration": 0.25, "trial_type": str(
+            rows.append({"onset": onset, "duration": story.word_duration(k, i),
+                         "trial_type": str(
                 {**common, "kind": "word", "meta": "", "pronounced": 1.0, "word": w})})
             rows.append({"onset": onset, "duration": 0.08, "trial_type": str(
                 {**common, "kind": "phoneme", "phoneme": f"{w[0]}_B"})})
@@ -184,11 +257,18 @@ def _write_sidecars(raw: Any, rows: list[dict[str, Any]], stem: Path) -> None:
 def write_word_corpus(root: str | Path, *, n_subjects: int = 2, n_sentences: int = 40,
                       n_words: int = 60, sfreq: float = 250.0, seed: int = 0,
                       evoked_scale: float = 1.0, lengths: tuple[int, int] = (5, 9),
-                      overwrite: bool = False) -> list[Path]:
+                      overwrite: bool = False, text: str | Path | None = None,
+                      max_words: int | None = None, responses: str | None = None
+                      ) -> list[Path]:
     """Write a MEG-MASC-layout BIDS tree (``sub-XX/ses-0/meg/sub-XX_ses-0_task-0_meg.fif``
     with ``_events.tsv``, ``_channels.tsv``, ``_meg.json``; ``participants.tsv``,
     ``dataset_description.json`` and the story's text under ``stimuli/``) and return the MEG
-    files.  The events are also the files' annotations, as in MEG-MASC."""
+    files.  The events are also the files' annotations, as in MEG-MASC.
+
+    With ``text`` (a file or a named text, :mod:`neuroseq.data.story_text`) the story is its
+    first ``n_sentences`` sentences of at most ``max_words`` words, spoken in order
+    (``n_words`` and ``lengths`` are then unused), and ``responses`` defaults to
+    ``features``; without it, sentences drawn from :data:`WORDS` and ``arbitrary``."""
     import json
     import shutil
 
@@ -200,12 +280,17 @@ def write_word_corpus(root: str | Path, *, n_subjects: int = 2, n_sentences: int
         if not overwrite:
             raise DataError(f"{root} is not empty; choose another --out or pass --overwrite.")
         shutil.rmtree(root)
-    story = make_story(n_sentences, n_words, seed=seed, lengths=lengths)
+    if text is not None:
+        story = text_story(text, n_sentences=n_sentences, max_words=max_words, seed=seed)
+    else:
+        story = make_story(n_sentences, n_words, seed=seed, lengths=lengths)
+    responses = responses or ("features" if text is not None else "arbitrary")
     files = []
     for s in range(n_subjects):
         sub = f"{s + 1:02d}"
         raw, rows = simulate_listening(story, sfreq=sfreq, seed=seed + 100 * (s + 1),
-                                       code_seed=seed + 1234, evoked_scale=evoked_scale)
+                                       code_seed=seed + 1234, evoked_scale=evoked_scale,
+                                       responses=responses)
         ev = pd.DataFrame(rows)
         raw.set_annotations(mne.Annotations(ev["onset"], ev["duration"], ev["trial_type"]))
         meg = root / f"sub-{sub}" / "ses-0" / "meg"
@@ -219,11 +304,14 @@ def write_word_corpus(root: str | Path, *, n_subjects: int = 2, n_sentences: int
     (root / "dataset_description.json").write_text(json.dumps(
         {"Name": "neuroseq simulated word corpus (MEG-MASC layout)", "BIDSVersion": "1.8.0",
          "DatasetType": "raw", "GeneratedBy": [{"Name": "neuroseq simulate --words"}],
-         "Simulation": {"n_words": n_words, "n_sentences": n_sentences, "sfreq": sfreq,
-                        "seed": seed, "evoked_scale": evoked_scale}}, indent=2))
+         "Simulation": {"n_words": n_words if text is None else
+                        len({w for x in story.sentences for w in x}),
+                        "n_sentences": len(story.sentences), "sfreq": sfreq, "seed": seed,
+                        "evoked_scale": evoked_scale, "responses": responses,
+                        "text": None if text is None else str(text)}}, indent=2))
     pd.DataFrame({"participant_id": [f"sub-{s + 1:02d}" for s in range(n_subjects)]}).to_csv(
         root / "participants.tsv", sep="\t", index=False)
     (root / "stimuli").mkdir()
-    (root / "stimuli" / "sim.txt").write_text(
+    (root / "stimuli" / f"{story.source}.txt").write_text(
         "\n".join(" ".join(s) for s in story.sentences) + "\n")
     return files
