@@ -70,7 +70,7 @@ def main() -> None:
     ref = ReferenceETE(ete).to(dev)
     x = torch.randn(args.batch, args.electrodes, 256 * args.patches, device=dev)
     el = torch.randint(0, 777, (args.batch, args.electrodes), device=dev)
-    batch = {"x": x, "electrodes": el}
+    batch = {"x": x, "sensors": {"ids": el}}
     obj = NextPatchObjective()
     n = args.batch * args.electrodes * args.patches
 
