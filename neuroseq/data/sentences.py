@@ -12,7 +12,13 @@ chance on unseen text).  Here:
   tell the sentence (variable-length windows let pure noise retrieve the right item);
 - the split hashes the sentence's **text** (salted SHA-256; 0.8 / 0.1 / 0.1), so one sentence
   lands in one split for every subject and session; ``stories`` holds whole stories out instead;
-  :func:`check_disjoint` refuses splits that share a sentence text.
+  :func:`check_disjoint` refuses splits that share a sentence text;
+- **no leak in time**: segments of different splits keep ``margin`` seconds (default 1 s, longer
+  than a word's evoked response, 0.8 s in the simulator) between them — each counted from its
+  window's first sample to the later of the window's end and its sentence's last word's end.
+  Consecutive sentences are close (a 4 s window holds the start of the next sentence), so a
+  val segment near a test one is dropped, and a train segment near either (test > val > train);
+  :func:`check_disjoint` refuses any pair closer than the margin.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from neuroseq.data.words import clean_words
 from neuroseq.errors import DataError
 
 SPLITS = ("train", "val", "test")
+#: who keeps a segment when segments of two splits come too close: test, then val
+SPLITS_BY_PRIORITY = ("test", "val", "train")
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,8 @@ class Sentence:
     onset: float
     words: tuple[str, ...]
     story: str = ""
+    #: when its last word ends (s): the last onset plus that word's duration (0 when unknown)
+    end: float = 0.0
 
     @property
     def text(self) -> str:
@@ -49,7 +59,8 @@ class Sentence:
 
 def sentences(corpus: Any, rid: str, *, gap: float = 1.0) -> list[Sentence]:
     """The sentences of recording ``rid`` of ``corpus`` (a store or an in-memory corpus)."""
-    words = clean_words(corpus.events(rid), lower=False, keep=("sequence_id", "story"))
+    words = clean_words(corpus.events(rid), lower=False,
+                        keep=("sequence_id", "story", "duration"))
     if words.empty:
         return []
     if words["sequence_id"].notna().all():
@@ -58,9 +69,11 @@ def sentences(corpus: Any, rid: str, *, gap: float = 1.0) -> list[Sentence]:
         starts = np.r_[True, np.diff(words["onset"].to_numpy()) > gap]
     out = []
     for _, grp in words.groupby(np.cumsum(starts), sort=True):
-        story = grp["story"].iloc[0]
+        story, last = grp["story"].iloc[0], grp.iloc[-1]
+        end = float(last["onset"]) + (0.0 if pd.isna(last["duration"]) else
+                                      float(last["duration"]))
         out.append(Sentence(rid, float(grp["onset"].iloc[0]), tuple(grp["word"]),
-                            "" if pd.isna(story) else str(story)))
+                            "" if pd.isna(story) else str(story), end))
     return out
 
 
@@ -79,8 +92,24 @@ def story_split_of(story: str, stories: dict[str, list[str]]) -> str:
     return found[0] if found else "train"
 
 
-def check_disjoint(texts: dict[str, list[str]]) -> None:
-    """Refuse splits (``{split: [sentence text, ...]}``) that share a sentence text."""
+Span = tuple[str, int, int]  # (recording, first sample, stop sample)
+
+
+def near_pairs(a: list[Span], b: list[Span], margin: int) -> list[tuple[int, int]]:
+    """The pairs ``(i, j)`` of spans ``a[i]``, ``b[j]`` of the same recording that overlap or
+    lie fewer than ``margin`` samples apart."""
+    by_rid: dict[str, list[tuple[int, int, int]]] = {}
+    for j, (rid, lo, hi) in enumerate(b):
+        by_rid.setdefault(rid, []).append((lo, hi, j))
+    return [(i, j) for i, (rid, lo, hi) in enumerate(a) for blo, bhi, j in by_rid.get(rid, [])
+            if lo < bhi + margin and blo < hi + margin]
+
+
+def check_disjoint(texts: dict[str, list[str]], spans: dict[str, list[Span]] | None = None,
+                   margin: int = 0) -> None:
+    """Refuse splits (``{split: [sentence text, ...]}``) that share a sentence text, or (with
+    ``spans``, ``{split: [(recording, start, stop), ...]}`` in samples) whose segments of
+    different splits overlap in time or lie fewer than ``margin`` samples apart."""
     seen: dict[str, set[str]] = {}
     for sp, items in texts.items():
         for t in items:
@@ -91,6 +120,30 @@ def check_disjoint(texts: dict[str, list[str]]) -> None:
         raise DataError(f"{len(leaked)} sentence(s) appear in more than one split ({shown}); "
                         "brain-to-text splits must be sentence-disjoint — split by sentence "
                         "text (the default) or by story, not by segment.")
+    names = sorted(spans or {})
+    for k, a in enumerate(names):
+        for b in names[k + 1:]:
+            near = near_pairs(spans[a], spans[b], margin)
+            if near:
+                i, j = near[0]
+                raise DataError(f"{len(near)} segment pair(s) of splits {a!r} and {b!r} overlap "
+                                f"in time or lie within the {margin}-sample margin (e.g. "
+                                f"{spans[a][i]} and {spans[b][j]}); a test sentence's samples "
+                                "must never be read in training (data.margin).")
+
+
+def protect(every: dict[str, list[Sentence]], spans: dict[str, list[Span]], margin: int
+            ) -> dict[str, int]:
+    """Drop, in place, the val segments near a test segment and the train segments near a
+    test or val one (:func:`near_pairs`); returns how many each split lost."""
+    dropped = {}
+    for k, sp in enumerate(SPLITS_BY_PRIORITY[1:], 1):
+        higher = [x for h in SPLITS_BY_PRIORITY[:k] for x in spans[h]]
+        bad = {i for i, _ in near_pairs(spans[sp], higher, margin)}
+        every[sp] = [x for i, x in enumerate(every[sp]) if i not in bad]
+        spans[sp] = [x for i, x in enumerate(spans[sp]) if i not in bad]
+        dropped[sp] = len(bad)
+    return dropped
 
 
 class SentenceDataset(SegmentDataset):
@@ -110,18 +163,28 @@ class SentenceDataset(SegmentDataset):
         Salt of the sentence-text hash.
     stories : dict | None
         ``{"val": [story, ...], "test": [...]}``: hold whole stories out instead.
+    margin : float
+        Seconds kept free between segments of different splits.  Each segment counts from its
+        first sample to the later of its window's end and its sentence's last word's end; a
+        val segment that comes closer than ``margin`` to a test one is dropped, a train
+        segment that comes closer to a test or val one too (``dropped`` counts them), so no
+        sample of a test sentence, nor of the response to its last word, is read in training.
     """
 
     def __init__(self, corpus: Any, split: str, *, seconds: float = 4.0, tmin: float = -0.2,
                  salt: str = "42", stories: dict[str, list[str]] | None = None,
-                 gap: float = 1.0, channel_vocab: list[str] | None = None) -> None:
+                 gap: float = 1.0, margin: float = 1.0,
+                 channel_vocab: list[str] | None = None) -> None:
         if split not in SPLITS:
             raise DataError(f"split must be one of {SPLITS}, got {split!r}.")
         if seconds <= 0:
             raise DataError(f"data.seconds must be positive, got {seconds}.")
         super().__init__(corpus, split, channel_vocab=channel_vocab)
         self.tmin, self.width = tmin, self.seconds_to_samples(seconds)
+        if margin < 0:
+            raise DataError(f"data.margin must be >= 0 seconds, got {margin}.")
         every: dict[str, list[Sentence]] = {sp: [] for sp in SPLITS}
+        spans: dict[str, list[Span]] = {sp: [] for sp in SPLITS}
         n_words = 0
         for rid in corpus.ids:
             sf, n = corpus.sfreq(rid), corpus.n_samples(rid)
@@ -132,11 +195,14 @@ class SentenceDataset(SegmentDataset):
                     continue
                 sp = story_split_of(s.story, stories) if stories else split_of(s.text, salt)
                 every[sp].append(s)
+                spans[sp].append((rid, start, max(start + self.width, int(round(s.end * sf)))))
         if not n_words:
             raise DataError("the corpus has no word events (kind 'word'); brain-to-text needs "
                             "word-aligned recordings such as MEG-MASC (see `neuroseq simulate "
                             "--words`).")
-        check_disjoint({sp: [s.text for s in v] for sp, v in every.items()})
+        self.margin = self.seconds_to_samples(margin) if margin else 0
+        self.dropped = protect(every, spans, self.margin)
+        check_disjoint({sp: [s.text for s in v] for sp, v in every.items()}, spans, self.margin)
         self.sentences = every[split]
         self.counts = {sp: len(v) for sp, v in every.items()}
         if not self.sentences:
@@ -208,7 +274,7 @@ class EventTextDataset(torch.utils.data.Dataset):
 
 def text_splits(corpus: Any, *, seconds: float, tmin: float, descriptions: dict | None = None,
                 salt: str = "42", stories: dict[str, list[str]] | None = None,
-                gap: float = 1.0) -> dict[str, Any]:
+                gap: float = 1.0, margin: float = 1.0) -> dict[str, Any]:
     """The train / val / test segments with their texts: sentence segments of the
     sentence-disjoint splits, or (with ``descriptions``) described event epochs of the store's
     splits; a split with no segment is left out."""
@@ -223,7 +289,7 @@ def text_splits(corpus: Any, *, seconds: float, tmin: float, descriptions: dict 
             except DataError:
                 continue  # the store has no such split
         return sets
-    kw |= {"salt": str(salt), "stories": stories, "gap": float(gap)}
+    kw |= {"salt": str(salt), "stories": stories, "gap": float(gap), "margin": float(margin)}
     train = SentenceDataset(corpus, "train", **kw)
     sets = {"train": train}
     for sp in ("val", "test"):
@@ -239,5 +305,7 @@ def text_facts(sets: dict[str, Any]) -> dict[str, Any]:
     events = isinstance(train, EventTextDataset)
     facts = {"sfreq": train.sfreq, "channel_vocab": train.channel_vocab,
              "sentences": {sp: len(v) for sp, v in sets.items()} if events else train.counts,
+             "margin_s": None if events else train.margin / train.sfreq,
+             "dropped_near_other_splits": None if events else train.dropped,
              "test_sentences": sorted(set(sets["test"].texts)) if "test" in sets else []}
     return facts | ({"source": "events", "descriptions": train.descriptions} if events else {})

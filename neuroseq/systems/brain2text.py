@@ -32,7 +32,7 @@ from neuroseq.training.run_folder import RunFolder
 
 DEFAULTS: dict[str, Any] = {
     "data": {"seconds": 4.0, "tmin": -0.2, "split_salt": "42", "stories": None, "gap": 1.0,
-             "descriptions": None},
+             "margin": 1.0, "descriptions": None},
     "model": {"kind": "brain2text", "encoder": {"kind": "conv", "preset": "paper"},
               "quantizer": {"preset": "paper", "diversity_weight": 0.1}, "from_run": None},
     "llm": {"name": "smollm2", "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
@@ -50,7 +50,7 @@ def datasets(ctx: RunContext) -> dict[str, Any]:
     d = ctx.cfg["data"]
     sets = text_splits(ctx.store, seconds=d["seconds"], tmin=d["tmin"],
                        descriptions=d.get("descriptions"), salt=d["split_salt"],
-                       stories=d.get("stories"), gap=d["gap"])
+                       stories=d.get("stories"), gap=d["gap"], margin=d["margin"])
     ctx.meta |= {"model_kind": "brain2text", "seconds": float(d["seconds"]),
                  "tmin": float(d["tmin"])} | text_facts(sets)
     return sets

@@ -93,3 +93,47 @@ def test_event_descriptions_follow_the_store_split(sim_store):
             assert any(a * 100 <= s and s + 50 <= b * 100 for a, b in spans[rid][sp])
     with pytest.raises(DataError, match="descriptions"):
         EventTextDataset(store, "train", {})
+
+
+def test_check_disjoint_refuses_a_planted_overlap_in_time():
+    texts = {"train": ["a b"], "test": ["c d"]}
+    check_disjoint(texts, {"train": [("r1", 0, 100)], "test": [("r1", 150, 250)]}, margin=50)
+    check_disjoint(texts, {"train": [("r1", 0, 100)], "test": [("r2", 50, 250)]}, margin=50)
+    for test_span in (("r1", 90, 200), ("r1", 149, 250)):  # overlapping; 49 samples apart
+        with pytest.raises(DataError, match="margin"):
+            check_disjoint(texts, {"train": [("r1", 0, 100)], "test": [test_span]}, margin=50)
+
+
+def _read_spans(ds):
+    """(recording, first, stop) of the samples each item of ``ds`` reads."""
+    return [(s.recording, int(round((s.onset + ds.tmin) * 50)),
+             int(round((s.onset + ds.tmin) * 50)) + ds.width) for s in ds.sentences]
+
+
+def test_no_training_sample_within_a_test_sentence_plus_the_margin():
+    c = _corpus(2)
+    # 4 s windows on sentences 3 s apart: each window holds the start of the next sentence
+    sets = {sp: SentenceDataset(c, sp, seconds=4.0, tmin=-0.2, margin=1.0)
+            for sp in ("train", "val", "test")}
+    assert sets["train"].dropped["train"] > 0 and sets["train"].margin == 50
+    test = [(s.recording, int(round((s.onset - 0.2) * 50)), int(round(s.end * 50)))
+            for s in sets["test"].sentences]
+    for sp in ("train", "val"):
+        for rid, lo, hi in _read_spans(sets[sp]):
+            for trid, tlo, thi in test:
+                assert rid != trid or hi + 50 <= tlo or thi + 50 <= lo, (sp, lo, hi, tlo, thi)
+    assert len(sets["test"]) == 2 * len(set(sets["test"].texts))  # the test split keeps all
+    # 2 s windows 1 s apart: no overlap, so only a margin over 1 s drops anything
+    assert SentenceDataset(c, "train", seconds=2.0, tmin=-0.2, margin=1.0).dropped == \
+        {"val": 0, "train": 0}
+    wide = SentenceDataset(c, "train", seconds=2.0, tmin=-0.2, margin=1.5)
+    assert wide.dropped["train"] > 0 and wide.dropped["val"] >= 0
+
+
+def test_the_dataset_refuses_splits_whose_margin_was_not_kept(monkeypatch):
+    """The time check runs inside the dataset: with the dropping disabled, it refuses."""
+    import neuroseq.data.sentences as S
+
+    monkeypatch.setattr(S, "protect", lambda every, spans, margin: {})
+    with pytest.raises(DataError, match="overlap in time"):
+        S.SentenceDataset(_corpus(2), "train", seconds=4.0, tmin=-0.2, margin=1.0)
