@@ -4,11 +4,13 @@ Every decoding system reports its model beside controls that share the model, th
 settings and the test items, and differ only in the brain input:
 
 - ``own``: the item's own brain data (the model arm);
-- ``noise``: Gaussian noise of the same shape in place of the signal (padding stays zero) — the
-  item's own recording never reaches the model (its ``key`` is dropped, so no cache of codes can
-  hand the real codes back);
+- ``noise``: noise of the same shape in place of the signal (padding stays zero) — unit
+  Gaussian noise, or with a :class:`MatchedNoise` a phase-randomised segment of the *training*
+  split (the data's spectrum and, with phases shared by all channels, its spatial covariance);
+  the item's own recording never reaches the model (its ``key`` is dropped, so no cache of codes
+  can hand the real codes back);
 - ``other``: the brain data of an item of a *different* unit (another sentence, another word
-  group), the item's own labels kept;
+  group; with ``lengths``, one of the most similar length), the item's own labels kept;
 - ``empty``: no brain input at all (``None``: the language model alone).
 
 Baselines that need no model (a classifier, a constant output) are added by the caller beside
@@ -34,16 +36,22 @@ SOURCES = ("own", "noise", "other", "empty")
 BRAIN_FIELDS = ("x", "mask", "sensors", "subject", "key")
 
 
-def other_unit(units: Sequence[str], seed: int) -> list[int]:
-    """For every item, a random item (seeded) whose unit differs from its own."""
+def other_unit(units: Sequence[str], seed: int, lengths: Sequence[float] | None = None
+               ) -> list[int]:
+    """For every item, a random item (seeded) whose unit differs from its own — with
+    ``lengths`` (e.g. words per sentence), one of those whose length is closest to its own."""
     rng = np.random.default_rng(seed)
     arr = np.asarray(list(units), dtype=object)
+    size = None if lengths is None else np.asarray(lengths, float)
     out = []
-    for u in units:
+    for i, u in enumerate(units):
         others = np.flatnonzero(arr != u)
         if not len(others):
             raise NeuroseqError("the test split holds a single distinct unit (sentence or word "
                                 "group); the shuffled-brain control needs at least two.")
+        if size is not None:
+            gap = np.abs(size[others] - size[i])
+            others = others[gap == gap.min()]
         out.append(int(rng.choice(others)))
     return out
 
@@ -60,9 +68,49 @@ def noise_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for it in items]
 
 
+class MatchedNoise:
+    """Noise with the data's spectrum and spatial covariance: for each item, the signal of a
+    random segment of ``pool`` (the *training* split, never the items decoded) with its
+    Fourier phases randomised — one set of random phases for all channels, so each channel's
+    power spectrum and the cross-spectra between channels are kept
+    (:func:`neuroseq.evaluation.controls.phase_randomised`), while no event, word or sentence
+    is left in it.  A pool segment of another shape than the item is never used.
+
+    Called as ``noise(items)`` under the arms runner's seed (draws from torch's generator).
+    """
+
+    def __init__(self, pool: Any, max_segments: int = 256) -> None:
+        n = len(pool)
+        if not n:
+            raise NeuroseqError("matched noise needs training segments to draw from.")
+        pick = np.random.default_rng(0).permutation(n)[:max_segments]
+        self.signals = [pool[int(i)]["x"] for i in sorted(pick)]
+
+    def __call__(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from neuroseq.evaluation.controls import phase_randomised
+
+        out = []
+        for it in items:
+            fits = [x for x in self.signals if x.shape == it["x"].shape]
+            if not fits:
+                raise NeuroseqError(f"no training segment of shape {tuple(it['x'].shape)} for "
+                                    "the matched-noise control; the splits' segments differ "
+                                    "in channels or length.")
+            k = int(torch.randint(len(fits), ()))
+            seed = int(torch.randint(2 ** 31 - 1, ()))
+            x = torch.as_tensor(phase_randomised(fits[k].double().numpy(), seed),
+                                dtype=it["x"].dtype)
+            if "mask" in it:
+                x = x * it["mask"].to(x.dtype)[:, None]
+            out.append({k2: v for k2, v in it.items() if k2 != "key"} | {"x": x})
+        return out
+
+
 def run_arms(ds: Any, units: Sequence[str], predict: Callable[[Any, int], Any], *,
              arms: dict[str, str], batch_size: int, seed: int,
-             collate: Callable[[list[dict[str, Any]]], Any] = pad_collate) -> dict[str, list]:
+             collate: Callable[[list[dict[str, Any]]], Any] = pad_collate,
+             noise: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+             lengths: Sequence[float] | None = None) -> dict[str, list]:
     """Run ``predict`` on every batch of ``ds`` for every arm.
 
     Parameters
@@ -82,6 +130,11 @@ def run_arms(ds: Any, units: Sequence[str], predict: Callable[[Any, int], Any], 
         ``torch.manual_seed(seed + start)``, the pairing of ``other`` from ``seed``.
     collate : callable
         Items → batch.
+    noise : callable | None
+        Items → items with noise in place of the signal (default: unit Gaussian noise,
+        :func:`noise_items`; :class:`MatchedNoise` for the data's spectrum).
+    lengths : sequence of float | None
+        Each item's length (words): the ``other`` arm takes an item of the closest length.
 
     Returns
     -------
@@ -93,7 +146,8 @@ def run_arms(ds: Any, units: Sequence[str], predict: Callable[[Any, int], Any], 
         raise NeuroseqError(f"unknown arm source(s) {bad}; known: {SOURCES}.")
     if len(units) != len(ds):
         raise NeuroseqError(f"{len(units)} units for {len(ds)} items.")
-    pair = other_unit(units, seed) if "other" in arms.values() else None
+    pair = other_unit(units, seed, lengths) if "other" in arms.values() else None
+    make_noise = noise or noise_items
     out: dict[str, list] = {a: [] for a in arms}
     for start in range(0, len(ds), batch_size):
         idx = list(range(start, min(start + batch_size, len(ds))))
@@ -104,7 +158,7 @@ def run_arms(ds: Any, units: Sequence[str], predict: Callable[[Any, int], Any], 
             if source == "own":
                 inputs[arm] = collate(own)
             elif source == "noise":
-                inputs[arm] = collate(noise_items(own))
+                inputs[arm] = collate(make_noise(own))
             elif source == "other":
                 inputs[arm] = collate([with_brain_of(it, ds[pair[i]])
                                        for it, i in zip(own, idx, strict=True)])

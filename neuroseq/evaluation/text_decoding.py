@@ -1,6 +1,12 @@
 """The brain-to-text evaluation protocol: free-running decoding of the test segments, the model
-beside its controls (:mod:`neuroseq.evaluation.arms`: noise, the brain data of another
-sentence, the LLM alone) and, for described events, a classifier that picks the description.
+beside its controls (:mod:`neuroseq.evaluation.arms`: noise with the training data's spectrum
+and spatial covariance, the brain data of another sentence of similar length, the LLM alone),
+a constant output chosen on the training texts and, for described events, a classifier that
+picks the description.
+
+Decoding is free-running by construction: the batches the model decodes from carry no text
+(:data:`TEXT_FIELDS` are removed before the model sees them), and ``teacher_forced`` in the
+results is whether any batch handed to the model held text — so it reports how decoding ran.
 
 Every arm is scored with BLEU-4, ROUGE-L, WER, BERTScore (:mod:`neuroseq.evaluation.text`) and
 by retrieval of the true text among all test texts by the arm's likelihood, chance beside; each
@@ -15,7 +21,7 @@ import numpy as np
 import torch
 
 from neuroseq.evaluation import text as tm
-from neuroseq.evaluation.arms import run_arms
+from neuroseq.evaluation.arms import MatchedNoise, run_arms
 
 #: arm name → brain input (see :mod:`neuroseq.evaluation.arms`)
 ARMS = {"model": "own", "noise": "noise", "shuffled": "other", "llm_only": "empty"}
@@ -28,29 +34,57 @@ TABLE_METRICS = {False: ["bleu4", "rouge_l", "wer", "bertscore", "retrieval_top1
                  True: ["bleu4", "rouge_l", "wer", "bertscore", "exact_match",
                         "retrieval_top1"]}
 GENERATE_KEYS = ("max_new_tokens", "num_beams", "do_sample", "temperature", "top_p", "seed")
+#: batch fields that hold the reference text (never handed to the model while decoding)
+TEXT_FIELDS = ("text", "text_ids", "text_valid")
 
 
 @torch.no_grad()
-def decode_arms(model: Any, ds: Any, texts: list[str], dec: dict[str, Any],
-                batch_size: int) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
-    """Decoded text of every item of ``ds`` (whose texts are ``texts``) per arm (:data:`ARMS`)
-    and each arm's log-likelihood matrix ``[items, distinct texts]``; items are batched as the
-    model batches them (``model.collate_fn()``: a codec-reading encoder gets codes, noise
-    included)."""
+def decode_arms(model: Any, ds: Any, texts: list[str], dec: dict[str, Any], batch_size: int,
+                noise: Any = None) -> tuple[dict[str, list[str]], dict[str, np.ndarray], bool]:
+    """Decoded text of every item of ``ds`` (whose texts are ``texts``) per arm (:data:`ARMS`),
+    each arm's log-likelihood matrix ``[items, distinct texts]``, and whether any batch the
+    model decoded from held text (teacher forcing); items are batched as the model batches them
+    (``model.collate_fn()``: a codec-reading encoder gets codes, noise included).  ``noise``:
+    the noise arm's source (:class:`~neuroseq.evaluation.arms.MatchedNoise`; default white)."""
     model.eval()
     cands = sorted(set(texts))
     gen_kw = {k: dec[k] for k in GENERATE_KEYS}
+    saw_text = []
 
     def predict(batch: Any, n: int) -> tuple[list[str], np.ndarray]:
+        if batch is not None:
+            batch = {k: v for k, v in batch.items() if k not in TEXT_FIELDS}
+            saw_text.append(any(k in batch for k in TEXT_FIELDS))
         meg = None if batch is None else model.meg_embeddings(batch)
         hyps = model.generate(meg, n, **gen_kw)
         rows = [model.log_likelihood(meg, [c] * n).cpu().numpy() for c in cands]
         return hyps, np.stack(rows, 1)
 
     out = run_arms(ds, texts, predict, arms=ARMS, batch_size=batch_size, seed=int(dec["seed"]),
-                   collate=model.collate_fn())
+                   collate=model.collate_fn(), noise=noise,
+                   lengths=[len(t.split()) for t in texts])
     hyps = {a: [h for part in v for h in part[0]] for a, v in out.items()}
-    return hyps, {a: np.concatenate([part[1] for part in v]) for a, v in out.items()}
+    return hyps, {a: np.concatenate([part[1] for part in v]) for a, v in out.items()}, \
+        any(saw_text)
+
+
+def constant_output(train_texts: list[str], max_candidates: int = 200) -> str:
+    """The best constant answer, chosen on the training texts: of the training texts (at most
+    ``max_candidates``, a seeded sample) and the most frequent training word repeated the
+    median sentence length, the one with the lowest mean WER against the training texts."""
+    import collections
+
+    import jiwer
+
+    words = collections.Counter(w for t in train_texts for w in t.split())
+    n = int(np.median([len(t.split()) for t in train_texts]))
+    texts = sorted(set(train_texts))
+    if len(texts) > max_candidates:
+        texts = [texts[i] for i in sorted(np.random.default_rng(0).choice(
+            len(texts), max_candidates, replace=False))]
+    cands = texts + [" ".join([words.most_common(1)[0][0]] * max(n, 1))]
+    wer = [np.mean([jiwer.wer(r, c) for r in train_texts]) for c in cands]
+    return cands[int(np.argmin(wer))]
 
 
 def classifier_baseline(sets: dict[str, Any], seed: int, n_bins: int = 8) -> list[str]:
@@ -107,13 +141,21 @@ def evaluate_text(model: Any, sets: dict[str, Any], *, dec: dict[str, Any], batc
     if dec.get("max_test"):
         n = min(int(dec["max_test"]), len(ds))
         ds, refs = torch.utils.data.Subset(ds, range(n)), refs[:n]
-    hyps, ll = decode_arms(model, ds, refs, dec, batch_size)
+    hyps, ll, teacher_forced = decode_arms(model, ds, refs, dec, batch_size,
+                                           noise=MatchedNoise(sets["train"]))
+    constant = constant_output(list(sets["train"].texts))
+    hyps["constant"] = [constant] * len(refs)
     if events and not dec.get("max_test"):  # a classifier picking the description: a baseline
         hyps["classifier"] = classifier_baseline(sets, seed)
     arms = score_arms(hyps, ll, refs, bertscore=bool(dec.get("bertscore", True)))
     n_texts = len(set(refs))
     return {"split": "test", "n_segments": len(refs), "n_sentences": n_texts, "seed": seed,
-            "teacher_forced": False, "decode": dict(dec),
+            "teacher_forced": teacher_forced, "decode": dict(dec),
+            "noise_control": "phase-randomised training segments (spectrum and cross-spectra "
+                             "of the training split)",
+            "shuffled_control": "the brain data of another test sentence of the closest "
+                                "length (words)",
+            "constant_output": constant,
             "source": "events" if events else "sentences",
             "arms": arms, "table": tm.comparison_table(arms, controls=list(CONTROLS),
                                                        metrics=TABLE_METRICS[events],
