@@ -168,9 +168,11 @@ def evaluate_text(model: Any, sets: dict[str, Any], *, dec: dict[str, Any], batc
 def summary(res: dict[str, Any]) -> list[str]:
     """The lines ``neuroseq finetune`` prints for a text-decoding result."""
     arms = list(res["arms"])
-    lines = [f"decoded free-running on the {res['split']} split ({res['n_segments']} segments, "
+    mode = "teacher-forced" if res.get("teacher_forced") else "free-running"
+    lines = [f"decoded {mode} on the {res['split']} split ({res['n_segments']} segments, "
              f"{res['n_sentences']} distinct texts, seed {res['seed']}, LLM "
-             f"{res.get('llm', '?')}; controls: noise, shuffled brain data, LLM only)",
+             f"{res.get('llm', '?')}; controls: matched noise, shuffled brain data, LLM only; "
+             f"baseline: constant {res.get('constant_output')!r})",
              f"{'metric':<12}" + "".join(f"{a:>12}" for a in arms) + "  beats controls"]
     for row in res["table"]:
         lines.append(f"{row['metric']:<12}" + "".join(

@@ -52,7 +52,7 @@ def test_three_phases_freeze_what_they_should_and_evaluate_beside_controls(runs)
     assert {"train_perplexity_0", "train_commitment", "train_diversity"} <= set(q2.columns)
     res = json.loads((root / "p3" / "results.json").read_text())
     assert res["teacher_forced"] is False and res["mode"] == "phased"
-    assert set(res["arms"]) == {"model", "noise", "shuffled", "llm_only"}
+    assert set(res["arms"]) == {"model", "noise", "shuffled", "llm_only", "constant"}
     for arm in res["arms"].values():
         assert set(arm["corpus"]) == {"bleu4", "rouge_l", "wer", "bertscore", "exact_match",
                                       "retrieval_top1"}
@@ -172,7 +172,7 @@ def test_megxl_backbone_is_an_alternative_encoder(sentence_store, tiny_llm_dir, 
     assert any(not torch.equal(v, back[k])  # phase 3: trained end to end
                for k, v in p3.encoder.backbone.state_dict().items())
     res = json.loads((tmp_path / "p3" / "results.json").read_text())
-    assert set(res["arms"]) == {"model", "noise", "shuffled", "llm_only"}
+    assert set(res["arms"]) == {"model", "noise", "shuffled", "llm_only", "constant"}
     fif = next((sentence_store.parent / "bids").rglob("*_meg.fif"))  # decoded like any run
     r = _cli("decode", "--run", tmp_path / "p3", "--input", fif, "-o", tmp_path / "t.json",
              "--max-new-tokens", 2)
