@@ -83,6 +83,16 @@ def corpus_scores(hyps: list[str], refs: list[str], per: dict[str, np.ndarray]
     return out
 
 
+def grouped_mean(values: Any, groups: list[str] | np.ndarray | None = None) -> float:
+    """The mean over groups (e.g. sentences) of each group's mean value; the plain mean when
+    ``groups`` is None — the statistic :func:`paired_permutation_p` tests."""
+    v = np.asarray(values, float)
+    if groups is None:
+        return float(v.mean())
+    g = np.asarray(groups)
+    return float(np.mean([v[g == k].mean() for k in dict.fromkeys(g.tolist())]))
+
+
 def paired_permutation_p(model: np.ndarray, control: np.ndarray, higher_better: bool = True,
                          n_resamples: int = 9999, seed: int = 0,
                          groups: list[str] | np.ndarray | None = None) -> float:
@@ -123,13 +133,17 @@ def likelihood_retrieval(ll: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 def comparison_table(arms: dict[str, dict[str, Any]], model_arm: str = "model",
                      controls: list[str] | None = None, metrics: list[str] | None = None,
                      groups: list[str] | None = None) -> list[dict[str, Any]]:
-    """Rows ``{metric, <arm>: value…, p_vs_<arm>…, beats_all_controls}`` from per-arm
+    """Rows ``{metric, <arm>: value…, p_vs_<arm>…, beats_all_controls, corpus}`` from per-arm
     ``{"corpus": {...}, "per_sentence": {...}}``, for ``metrics`` (default: every metric of
-    :data:`METRICS` the model arm has); ``beats_all_controls``: better than every arm of
+    :data:`METRICS` the model arm has).
+
+    ``<arm>`` is the statistic the p-value tests: the mean over sentences (``groups``, each
+    item's sentence; items when None) of each sentence's mean per-item score
+    (:func:`grouped_mean`); ``p_vs_<arm>`` the permutation test of that statistic over
+    sentences (:func:`paired_permutation_p`); ``corpus`` the corpus-level values beside (corpus
+    BLEU, corpus WER), untested.  ``beats_all_controls``: better than every arm of
     ``controls`` (default: every other arm) with p < 0.05 (other arms, such as a baseline
-    classifier, get their p-value but do not count; an arm without the metric gets None).
-    ``groups``: each item's sentence, for a permutation test over sentences
-    (:func:`paired_permutation_p`)."""
+    classifier, get their p-value but do not count; an arm without the metric gets None)."""
     controls = [a for a in arms if a != model_arm] if controls is None else controls
     rows = []
     m = arms[model_arm]
@@ -139,7 +153,9 @@ def comparison_table(arms: dict[str, dict[str, Any]], model_arm: str = "model",
             continue
         row: dict[str, Any] = {"metric": metric, "higher_is_better": higher}
         for name, a in arms.items():
-            row[name] = a["corpus"].get(metric)
+            per = a["per_sentence"].get(metric)
+            row[name] = None if per is None else grouped_mean(per, groups)
+        row["corpus"] = {name: a["corpus"].get(metric) for name, a in arms.items()}
         beats = True
         for name, a in arms.items():
             if name == model_arm:
@@ -153,8 +169,7 @@ def comparison_table(arms: dict[str, dict[str, Any]], model_arm: str = "model",
                                      np.asarray(a["per_sentence"][metric]), higher,
                                      groups=groups)
             row[f"p_vs_{name}"] = p
-            better = m["corpus"][metric] > a["corpus"][metric] if higher else \
-                m["corpus"][metric] < a["corpus"][metric]
+            better = row[model_arm] > row[name] if higher else row[model_arm] < row[name]
             if name in controls:
                 beats = beats and better and p < 0.05
         row["beats_all_controls"] = beats

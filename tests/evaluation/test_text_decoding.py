@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from neuroseq.data.collate import pad_collate
+from neuroseq.evaluation.text import grouped_mean, paired_permutation_p
 from neuroseq.evaluation.text_decoding import TEXT_FIELDS, constant_output, evaluate_text
 
 SF, T = 64, 128  # a 2 s segment at 64 Hz
@@ -133,3 +134,23 @@ def test_the_constant_output_is_chosen_on_training_texts():
     assert res["constant_output"] not in TEST
     assert constant_output(["x y", "x y", "x z w"]) == "x y"
     assert set(_decoded(res, "llm_only")) == {"llm"}
+
+
+def test_the_table_is_computed_over_sentences():
+    """Each sentence heard twice (two subjects): the table's values and p-values are those of
+    the per-sentence statistic grouped by sentence."""
+    test = _Sentences(TEST + TEST, lambda i: torch.full((2, T), float(i % len(TEST) + 1)))
+    sets = {"train": _Sentences(TRAIN, _train_signal), "test": test}
+    dec = {"max_new_tokens": 8, "num_beams": 1, "do_sample": False, "temperature": 1.0,
+           "top_p": 1.0, "seed": 0, "bertscore": False}
+    res = evaluate_text(_Model(TEST), sets, dec=dec, batch_size=4, seed=0, events=False)
+    refs = TEST + TEST
+    for row in res["table"]:
+        per = res["arms"]["model"]["per_sentence"][row["metric"]]
+        assert row["model"] == pytest.approx(grouped_mean(per, refs))
+        if row["metric"] == "wer":
+            noise = res["arms"]["noise"]["per_sentence"]["wer"]
+            assert row["p_vs_noise"] == pytest.approx(paired_permutation_p(
+                np.asarray(per), np.asarray(noise), False, groups=refs))
+            assert row["p_vs_noise"] != pytest.approx(paired_permutation_p(
+                np.asarray(per), np.asarray(noise), False))

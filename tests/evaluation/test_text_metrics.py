@@ -78,3 +78,19 @@ def test_comparison_table_says_when_the_model_loses():
     assert all(r["beats_all_controls"] for r in rows)
     rows = tm.comparison_table({"model": arm(per_bad), "noise": arm(per_good)})
     assert not any(r["beats_all_controls"] for r in rows)
+
+
+def test_the_table_shows_the_statistic_its_p_value_tests():
+    """Values are means over sentences of per-sentence means (what the permutation over
+    sentences tests), the corpus values beside; one sentence decoded well for ten subjects
+    does not carry the table."""
+    groups = np.array(["s0"] * 10 + [f"s{i}" for i in range(1, 11)])
+    good = np.r_[np.full(10, 1.0), np.zeros(10)]
+    arms = {"model": {"corpus": {"rouge_l": 0.9}, "per_sentence": {"rouge_l": good}},
+            "noise": {"corpus": {"rouge_l": 0.1}, "per_sentence": {"rouge_l": np.zeros(20)}}}
+    row = tm.comparison_table(arms, metrics=["rouge_l"], groups=list(groups))[0]
+    assert row["model"] == pytest.approx(1 / 11) and row["noise"] == 0.0
+    assert row["corpus"] == {"model": 0.9, "noise": 0.1}
+    assert row["p_vs_noise"] > 0.05 and not row["beats_all_controls"]
+    ungrouped = tm.comparison_table(arms, metrics=["rouge_l"])[0]
+    assert ungrouped["model"] == pytest.approx(0.5) and ungrouped["p_vs_noise"] < 0.05
