@@ -50,6 +50,8 @@ class Sentence:
     story: str = ""
     #: when its last word ends (s): the last onset plus that word's duration (0 when unknown)
     end: float = 0.0
+    #: each word's onset (s)
+    onsets: tuple[float, ...] = ()
 
     @property
     def text(self) -> str:
@@ -73,7 +75,8 @@ def sentences(corpus: Any, rid: str, *, gap: float = 1.0) -> list[Sentence]:
         end = float(last["onset"]) + (0.0 if pd.isna(last["duration"]) else
                                       float(last["duration"]))
         out.append(Sentence(rid, float(grp["onset"].iloc[0]), tuple(grp["word"]),
-                            "" if pd.isna(story) else str(story), end))
+                            "" if pd.isna(story) else str(story), end,
+                            tuple(float(t) for t in grp["onset"])))
     return out
 
 

@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from neuroseq.errors import DataError
 from neuroseq.evaluation import text as tm
 from neuroseq.evaluation.arms import MatchedNoise, run_arms
+from neuroseq.evaluation.text_baselines import classifier_baseline, constant_output, ridge_text
 
 #: arm name → brain input (see :mod:`neuroseq.evaluation.arms`)
 ARMS = {"model": "own", "noise": "noise", "shuffled": "other", "llm_only": "empty"}
@@ -68,46 +70,6 @@ def decode_arms(model: Any, ds: Any, texts: list[str], dec: dict[str, Any], batc
         any(saw_text)
 
 
-def constant_output(train_texts: list[str], max_candidates: int = 200) -> str:
-    """The best constant answer, chosen on the training texts: of the training texts (at most
-    ``max_candidates``, a seeded sample) and the most frequent training word repeated the
-    median sentence length, the one with the lowest mean WER against the training texts."""
-    import collections
-
-    import jiwer
-
-    words = collections.Counter(w for t in train_texts for w in t.split())
-    n = int(np.median([len(t.split()) for t in train_texts]))
-    texts = sorted(set(train_texts))
-    if len(texts) > max_candidates:
-        texts = [texts[i] for i in sorted(np.random.default_rng(0).choice(
-            len(texts), max_candidates, replace=False))]
-    cands = texts + [" ".join([words.most_common(1)[0][0]] * max(n, 1))]
-    wer = [np.mean([jiwer.wer(r, c) for r in train_texts]) for c in cands]
-    return cands[int(np.argmin(wer))]
-
-
-def classifier_baseline(sets: dict[str, Any], seed: int, n_bins: int = 8) -> list[str]:
-    """The description a logistic regression picks for each test epoch (features: each
-    channel's mean in ``n_bins`` time bins; fitted on the train split)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    def feats(ds: Any) -> tuple[np.ndarray, list[str]]:
-        xs = []
-        for i in range(len(ds)):
-            x = ds[i]["x"].numpy()
-            xs.append(np.stack([b.mean(1) for b in np.array_split(x, n_bins, axis=1)], 1).ravel())
-        return np.stack(xs), ds.texts
-
-    xtr, ytr = feats(sets["train"])
-    xte, _ = feats(sets["test"])
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1,
-                                                             random_state=seed))
-    return list(clf.fit(xtr, ytr).predict(xte))
-
-
 def score_arms(hyps: dict[str, list[str]], ll: dict[str, np.ndarray], refs: list[str], *,
                bertscore: bool = True) -> dict[str, Any]:
     """Each arm's corpus scores, per-sentence scores, likelihood retrieval and examples."""
@@ -147,6 +109,12 @@ def evaluate_text(model: Any, sets: dict[str, Any], *, dec: dict[str, Any], batc
     hyps["constant"] = [constant] * len(refs)
     if events and not dec.get("max_test"):  # a classifier picking the description: a baseline
         hyps["classifier"] = classifier_baseline(sets, seed)
+    ridge: dict[str, Any] = {}
+    if not events:  # the non-neural decoder: ridge from word windows to word vectors
+        try:
+            hyps["ridge"], ll["ridge"], ridge = ridge_text(sets, sorted(set(refs)), len(refs))
+        except (ImportError, DataError) as e:  # said in the results and the summary
+            ridge = {"not_run": str(e)}
     arms = score_arms(hyps, ll, refs, bertscore=bool(dec.get("bertscore", True)))
     n_texts = len(set(refs))
     return {"split": "test", "n_segments": len(refs), "n_sentences": n_texts, "seed": seed,
@@ -155,7 +123,7 @@ def evaluate_text(model: Any, sets: dict[str, Any], *, dec: dict[str, Any], batc
                              "of the training split)",
             "shuffled_control": "the brain data of another test sentence of the closest "
                                 "length (words)",
-            "constant_output": constant,
+            "constant_output": constant, "ridge_decoder": ridge,
             "source": "events" if events else "sentences",
             "arms": arms, "table": tm.comparison_table(arms, controls=list(CONTROLS),
                                                        metrics=TABLE_METRICS[events],
@@ -178,6 +146,8 @@ def summary(res: dict[str, Any]) -> list[str]:
         lines.append(f"{row['metric']:<12}" + "".join(
             f"{row[a]:>12.3f}" if row[a] is not None else f"{'—':>12}" for a in arms) +
             f"  {'yes' if row['beats_all_controls'] else 'no'}")
+    if "not_run" in res.get("ridge_decoder", {}):
+        lines.append(f"ridge decoder not run: {res['ridge_decoder']['not_run']}")
     ret = res["arms"]["model"]["retrieval"]
     lines.append(f"retrieval by likelihood: top-1 {ret['top1']:.3f} (chance "
                  f"{ret['chance_top1']:.3f}), mean rank {ret['mean_rank']:.2f} of "
