@@ -117,6 +117,26 @@ def paired_permutation_p(model: np.ndarray, control: np.ndarray, higher_better: 
     return float(res.pvalue)
 
 
+def word_recall(hyps: list[str], refs: list[str], seen: set[str]) -> dict[str, Any]:
+    """The share of reference words (tokens, lower-cased) that the hypothesis holds (each
+    hypothesis word counts once), apart for words ``seen`` in training and words never seen
+    (None where there is none), with the counts."""
+    import collections
+
+    hits = {"seen": 0, "unseen": 0}
+    total = {"seen": 0, "unseen": 0}
+    for h, r in zip(hyps, refs, strict=True):
+        bag = collections.Counter(h.lower().split())
+        for w in r.lower().split():
+            k = "seen" if w in seen else "unseen"
+            total[k] += 1
+            if bag[w] > 0:
+                bag[w] -= 1
+                hits[k] += 1
+    return {k: hits[k] / total[k] if total[k] else None for k in hits} | {
+        f"n_{k}": total[k] for k in total}
+
+
 def likelihood_retrieval(ll: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """Rank of the true sentence among all candidate sentences, per segment, from a
     log-likelihood matrix ``ll [segments, candidates]`` and each segment's true candidate

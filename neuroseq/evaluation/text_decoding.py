@@ -116,7 +116,11 @@ def evaluate_text(model: Any, sets: dict[str, Any], *, dec: dict[str, Any], batc
         except (ImportError, DataError) as e:  # said in the results and the summary
             ridge = {"not_run": str(e)}
     arms = score_arms(hyps, ll, refs, bertscore=bool(dec.get("bertscore", True)))
+    seen = {w.lower() for t in sets["train"].texts for w in t.split()}
+    for arm, hy in hyps.items():
+        arms[arm]["word_recall"] = tm.word_recall(hy, refs, seen)
     n_texts = len(set(refs))
+    test_words = {w.lower() for t in refs for w in t.split()}
     return {"split": "test", "n_segments": len(refs), "n_sentences": n_texts, "seed": seed,
             "teacher_forced": teacher_forced, "decode": dict(dec),
             "noise_control": "phase-randomised training segments (spectrum and cross-spectra "
@@ -130,7 +134,8 @@ def evaluate_text(model: Any, sets: dict[str, Any], *, dec: dict[str, Any], batc
                                                        groups=refs),
             "permutation_unit": "distinct text (each segment's differences averaged within "
                                 "its sentence first)",
-            "retrieval_chance_top1": 1.0 / n_texts}
+            "retrieval_chance_top1": 1.0 / n_texts,
+            "test_words": len(test_words), "test_words_unseen": len(test_words - seen)}
 
 
 def summary(res: dict[str, Any]) -> list[str]:

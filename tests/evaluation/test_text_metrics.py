@@ -94,3 +94,10 @@ def test_the_table_shows_the_statistic_its_p_value_tests():
     assert row["p_vs_noise"] > 0.05 and not row["beats_all_controls"]
     ungrouped = tm.comparison_table(arms, metrics=["rouge_l"])[0]
     assert ungrouped["model"] == pytest.approx(0.5) and ungrouped["p_vs_noise"] < 0.05
+
+
+def test_word_recall_splits_seen_and_unseen_words():
+    got = tm.word_recall(["the dog the", "zebra"], ["the the dog ran", "a zebra"],
+                         seen={"the", "dog", "a"})
+    assert got == {"seen": 3 / 4, "unseen": 1 / 2, "n_seen": 4, "n_unseen": 2}
+    assert tm.word_recall(["x"], ["x"], seen=set())["seen"] is None
