@@ -19,6 +19,13 @@ UNITS = {"mag": "fT", "grad": "fT/cm", "eeg": "uV"}
 SI_TO_UNIT = {"mag": 1e15, "grad": 1e13, "eeg": 1e6}
 
 
+def coil_names() -> dict[int, str]:
+    """MNE's FIFF coil-type names by number (``{3012: "FIFFV_COIL_VV_PLANAR_T1", …}``)."""
+    from mne.io.constants import FIFF
+
+    return {int(v): k for k, v in FIFF.items() if k.startswith("FIFFV_COIL_")}
+
+
 @dataclass
 class Sensors:
     """Channel names, kinds and geometry.
@@ -79,6 +86,35 @@ class Sensors:
         kinds = np.asarray(self.kinds)
         out[kinds == "mag"] = self.locs[kinds == "mag", 9:12]
         out[kinds == "grad"] = self.locs[kinds == "grad", 3:6]
+        return out
+
+    def official_types(self) -> np.ndarray:
+        """MEG-XL's sensor types (``int [C]``): its preprocessing reads MNE's coil-type name and
+        says 1 (magnetometer) when the name holds ``MAG``, else 0 (gradiometer).  So MEGIN
+        magnetometers are 1 and planar gradiometers 0, and the axial gradiometers of KIT and
+        CTF, which MNE types as ``mag``, are 0 — while BTi/4D's (``FIFFV_COIL_MAGNES_GRAD``)
+        are 1, a quirk of the official rule kept for parity.  Without coil types (arrays read
+        from ``.npy``) the kind decides: ``mag`` 1, anything else 0."""
+        if self.coil_types is None:
+            return (np.asarray(self.kinds) == "mag").astype(np.int64)
+        names = coil_names()
+        return np.array([int("MAG" in names.get(c, "")) for c in self.coil_types],
+                        dtype=np.int64)
+
+    def official_xyzdir(self) -> np.ndarray:
+        """MEG-XL's sensor geometry (``float [C, 6]``): position and direction — the gradient
+        direction ``loc[3:6]`` for planar coils, the coil normal ``loc[9:12]`` for any other
+        — with the positions centred on their mean and divided by √(3·mean‖p‖²), as its
+        ``norm_sensor_positions`` does (the criss-cross's :func:`~neuroseq.models.crisscross.
+        normalise_positions` is the same map).  Without coil types, ``grad`` is planar."""
+        names = coil_names() if self.coil_types is not None else {}
+        planar = [("PLANAR" in names.get(c, "")) for c in self.coil_types] \
+            if self.coil_types is not None else [k == "grad" for k in self.kinds]
+        out = np.concatenate([self.locs[:, :3], np.where(np.asarray(planar)[:, None],
+                                                         self.locs[:, 3:6], self.locs[:, 9:12])],
+                             axis=1)
+        out[:, :3] -= out[:, :3].mean(0, keepdims=True)
+        out[:, :3] /= np.sqrt(3 * np.mean(np.sum(out[:, :3] ** 2, axis=1)))
         return out
 
     def picks(self, kinds: str | list[str]) -> np.ndarray:
