@@ -52,8 +52,11 @@ def test_three_phases_freeze_what_they_should_and_evaluate_beside_controls(runs)
     assert {"train_perplexity_0", "train_commitment", "train_diversity"} <= set(q2.columns)
     res = json.loads((root / "p3" / "results.json").read_text())
     assert res["teacher_forced"] is False and res["mode"] == "phased"
-    assert set(res["arms"]) == {"model", "noise", "shuffled", "llm_only", "constant"}
-    for arm in res["arms"].values():
+    assert set(res["arms"]) == {"model", "noise", "shuffled", "llm_only", "constant", "ridge"}
+    for name, arm in res["arms"].items():
+        if name == "constant":  # one answer for all: no likelihoods, no retrieval
+            assert arm["retrieval"] is None and "retrieval_top1" not in arm["corpus"]
+            continue
         assert set(arm["corpus"]) == {"bleu4", "rouge_l", "wer", "bertscore", "exact_match",
                                       "retrieval_top1"}
         assert arm["retrieval"]["chance_top1"] == pytest.approx(1 / res["n_sentences"])
@@ -172,7 +175,7 @@ def test_megxl_backbone_is_an_alternative_encoder(sentence_store, tiny_llm_dir, 
     assert any(not torch.equal(v, back[k])  # phase 3: trained end to end
                for k, v in p3.encoder.backbone.state_dict().items())
     res = json.loads((tmp_path / "p3" / "results.json").read_text())
-    assert set(res["arms"]) == {"model", "noise", "shuffled", "llm_only", "constant"}
+    assert set(res["arms"]) == {"model", "noise", "shuffled", "llm_only", "constant", "ridge"}
     fif = next((sentence_store.parent / "bids").rglob("*_meg.fif"))  # decoded like any run
     r = _cli("decode", "--run", tmp_path / "p3", "--input", fif, "-o", tmp_path / "t.json",
              "--max-new-tokens", 2)
