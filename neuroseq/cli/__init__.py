@@ -9,6 +9,7 @@ module         commands
 ``generate``   ``generate``, ``forecast``
 ``evaluate``   ``evaluate``, ``report``
 ``experiments`` ``quickstart``, ``sweep``
+``convert``    ``convert megxl`` (published weights → a run)
 =============  ===============================================================
 """
 
@@ -67,11 +68,12 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from neuroseq.cli import data, decode, evaluate, experiments, generate, tokenize, train
+    from neuroseq.cli import convert, data, decode, evaluate, experiments, generate, tokenize, train
 
     for cmd in (data.info, data.prepare, data.simulate, tokenize.tokenize, train.pretrain,
                 train.finetune, generate.generate, generate.forecast, evaluate.evaluate,
-                evaluate.report, experiments.quickstart, experiments.sweep, decode.decode):
+                evaluate.report, experiments.quickstart, experiments.sweep, decode.decode,
+                convert.convert):
         main.add_command(cmd)
 
 

@@ -80,12 +80,20 @@ def sensor_block(sensors: Sensors, ids: torch.Tensor) -> dict[str, torch.Tensor]
 
     ``ids`` long ``[C]`` (rows of a vocabulary), ``pos`` float32 ``[C, 3]`` (m, 0 where
     unknown), ``ori`` float32 ``[C, 3]`` (coil normal or gradient direction, 0 for EEG) and
-    ``kind`` long ``[C]`` (index in :data:`~neuroseq.data.recording.KINDS`: mag, grad, eeg).
+    ``kind`` long ``[C]`` (index in :data:`~neuroseq.data.recording.KINDS`: mag, grad, eeg);
+    and MEG-XL's official sensor inputs (read by a converted MEG-XL): ``official_xyz``,
+    ``official_dir`` float32 ``[C, 3]`` and ``official_type`` long ``[C]`` (0 gradiometer,
+    1 magnetometer; :meth:`~neuroseq.data.sensors.Sensors.official_types`).
     """
     pos = np.nan_to_num(sensors.positions, nan=0.0).astype(np.float32)
     ori = np.nan_to_num(sensors.orientations, nan=0.0).astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xyzdir = np.nan_to_num(sensors.official_xyzdir(), nan=0.0, posinf=0.0, neginf=0.0)
+    xyzdir = torch.from_numpy(xyzdir.astype(np.float32))
     return {"ids": ids, "pos": torch.from_numpy(pos), "ori": torch.from_numpy(ori),
-            "kind": torch.tensor([KINDS.index(k) for k in sensors.kinds], dtype=torch.long)}
+            "kind": torch.tensor([KINDS.index(k) for k in sensors.kinds], dtype=torch.long),
+            "official_xyz": xyzdir[:, :3].contiguous(), "official_dir": xyzdir[:, 3:].contiguous(),
+            "official_type": torch.from_numpy(sensors.official_types())}
 
 
 class SegmentDataset(Dataset):

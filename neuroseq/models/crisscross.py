@@ -7,11 +7,19 @@ each projected, plus a sensor-kind embedding).  Pre-norm RMSNorm blocks split th
 one half attends over time within each sensor (RoPE), the other over sensors within each frame
 (no positions); a SELU FFN ×4 follows.  A linear head scores every RVQ level's codes.
 
-Beyond the original: padded sensors are masked out of spatial attention (the original lets them
-attend), activation checkpointing per block is an option, attention runs through SDPA, and the
-projected code embedding is RMS-normalised before the sensor embedding is added (a small codec's
-codebook vectors are tiny: without it, every token is its sensor embedding and the content is
-lost — measured: per-word features of different words at cosine 0.9998).
+Our layout (``layout="neuroseq"``, the default for models trained here) differs from the
+original: padded sensors are masked out of spatial attention (the original lets them attend),
+the projected code embedding is RMS-normalised before the sensor embedding is added (a small
+codec's codebook vectors are tiny: without it, every token is its sensor embedding and the
+content is lost — measured: per-word features of different words at cosine 0.9998), a final
+RMSNorm precedes the head, sensor kinds are our three (mag, grad, eeg) and positions are
+normalised inside the model.  ``layout="official"`` computes what the published MEG-XL computes
+(commit 58dc31c of neural-processing-lab/MEG-XL), for its converted weights: no content or final
+norm, RMSNorm ε 1e-6, spatial attention over every sensor, the output joined as [spatial,
+temporal], RoPE on adjacent feature pairs with the frequencies of the whole half width split
+across heads, and the official sensor inputs (``official_xyz``, ``official_dir``,
+``official_type``: see :meth:`neuroseq.data.sensors.Sensors.official_types`).  Its attention
+dropout is applied in training only (the original applies it in ``eval()`` too).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"d_model": 64, "n_layers": 2, "n_heads": 4, "dropout": 0.0},
 }
 N_KINDS = 3  # mag, grad, eeg (neuroseq.data.recording.KINDS)
+LAYOUTS = ("neuroseq", "official")
 
 
 class GaussianFourier(nn.Module):
@@ -56,28 +65,53 @@ def normalise_positions(pos: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return centred / scale.clamp(min=1e-8)
 
 
-class SensorEmbedding(nn.Module):
-    """Projected Fourier features of position and orientation plus a sensor-kind embedding."""
+def rope_pairs(x: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
+    """The official MEG-XL rotary embedding of ``[N, H, T, e]``: frequencies
+    ``base^(-2i/(H·e))`` over the whole width, head ``h`` taking the ``h``-th slice of
+    ``e/2``, each rotating an adjacent feature pair ``(2j, 2j+1)``."""
+    n, h, t, e = x.shape
+    inv = base ** (-torch.arange(0, h * e, 2, device=x.device, dtype=torch.float32) / (h * e))
+    ang = torch.arange(t, device=x.device, dtype=torch.float32)[:, None] * inv  # [T, H·e/2]
+    ang = ang.view(t, h, e // 2).transpose(0, 1)  # [H, T, e/2]
+    cos, sin = ang.cos(), ang.sin()
+    a, b = x.float()[..., 0::2], x.float()[..., 1::2]
+    return torch.stack([a * cos - b * sin, a * sin + b * cos], -1).flatten(-2).to(x.dtype)
 
-    def __init__(self, d_model: int, n_features: int = 125) -> None:
+
+class SensorEmbedding(nn.Module):
+    """Projected Fourier features of position and orientation plus a sensor-kind embedding
+    (official layout: of the official inputs, taken as given)."""
+
+    def __init__(self, d_model: int, n_features: int = 125, official: bool = False) -> None:
         super().__init__()
         self.pos_ff, self.ori_ff = GaussianFourier(1.8, n_features, 0), \
             GaussianFourier(1.0, n_features, 1)
         self.pos = nn.Linear(2 * n_features, d_model)
         self.ori = nn.Linear(2 * n_features, d_model)
-        self.kind = nn.Embedding(N_KINDS, d_model)
+        self.official = official
+        self.kind = nn.Embedding(2 if official else N_KINDS, d_model)
 
     def forward(self, sensors: dict[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
-        pos = normalise_positions(sensors["pos"].float(), mask)
-        return self.pos(self.pos_ff(pos)) + self.ori(self.ori_ff(sensors["ori"].float())) + \
-            self.kind(sensors["kind"])
+        if self.official:
+            missing = {"official_xyz", "official_dir", "official_type"} - set(sensors)
+            if missing:
+                raise ValueError(f"the official layout reads the sensors' {sorted(missing)} "
+                                 "(neuroseq.data.segments.sensor_block makes them).")
+            pos, ori = sensors["official_xyz"].float(), sensors["official_dir"].float()
+            kind = sensors["official_type"].long()
+        else:
+            pos = normalise_positions(sensors["pos"].float(), mask)
+            ori, kind = sensors["ori"].float(), sensors["kind"]
+        return self.pos(self.pos_ff(pos)) + self.ori(self.ori_ff(ori)) + self.kind(kind)
 
 
 class CrissCrossAttention(nn.Module):
     """Half the width attends over time per sensor (RoPE), half over sensors per frame."""
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0,
+                 official: bool = False) -> None:
         super().__init__()
+        self.official = official
         half = d_model // 2
         if d_model % 2 or n_heads % 2 or half % (n_heads // 2) or (half // (n_heads // 2)) % 2:
             raise ValueError(f"d_model {d_model} / n_heads {n_heads} must split into two halves "
@@ -95,22 +129,26 @@ class CrissCrossAttention(nn.Module):
         xt, xs = x[..., : d // 2], x[..., d // 2:]
         p = self.dropout if self.training else 0.0
         q, k, v = self._heads(xt.reshape(b * c, t, d // 2), self.qkv_t)
-        yt = F.scaled_dot_product_attention(rope(q), rope(k), v, dropout_p=p)
+        pe = rope_pairs if self.official else rope
+        yt = F.scaled_dot_product_attention(pe(q), pe(k), v, dropout_p=p)
         yt = self.out_t(yt.transpose(1, 2).reshape(b, c, t, d // 2))
         q, k, v = self._heads(xs.transpose(1, 2).reshape(b * t, c, d // 2), self.qkv_s)
-        keep = channel_mask.bool()[:, None, :].expand(b, t, c).reshape(b * t, 1, 1, c)
+        keep = None if self.official else \
+            channel_mask.bool()[:, None, :].expand(b, t, c).reshape(b * t, 1, 1, c)
         ys = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=p)
         ys = self.out_s(ys.transpose(1, 2).reshape(b, t, c, d // 2).transpose(1, 2))
-        return torch.cat([yt, ys], dim=-1)
+        return torch.cat([ys, yt] if self.official else [yt, ys], dim=-1)
 
 
 class CrissCrossBlock(nn.Module):
     """``x + attn(RMSNorm(x))``, then ``x + FFN(RMSNorm(x))`` with a SELU FFN of width 4d."""
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+    def __init__(self, d_model: int, n_heads: int, dropout: float, official: bool = False
+                 ) -> None:
         super().__init__()
-        self.n1, self.n2 = nn.RMSNorm(d_model), nn.RMSNorm(d_model)
-        self.attn = CrissCrossAttention(d_model, n_heads, dropout)
+        eps = 1e-6 if official else None
+        self.n1, self.n2 = nn.RMSNorm(d_model, eps=eps), nn.RMSNorm(d_model, eps=eps)
+        self.attn = CrissCrossAttention(d_model, n_heads, dropout, official)
         self.ffn = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.SELU(),
                                  nn.Linear(4 * d_model, d_model), nn.Dropout(dropout))
 
@@ -130,13 +168,23 @@ class CrissCross(nn.Module, PyTorchModelHubMixin):
         Size (from ``preset`` unless given; ``paper`` ≈ 22 M parameters).
     checkpointing : bool
         Recompute each block's activations in the backward pass (less memory).
+    layout : str
+        ``"neuroseq"`` (ours) or ``"official"`` (the published MEG-XL's computation, for its
+        converted weights; see the module docstring).
+    n_fourier : int
+        Fourier frequencies of the sensor position and orientation (125: 250 features).
     """
 
     def __init__(self, n_levels: int = 6, codebook_size: int = 256, code_dim: int = 16,
                  d_model: int | None = None, n_layers: int | None = None,
                  n_heads: int | None = None, dropout: float | None = None,
-                 preset: str | None = "paper", checkpointing: bool = False) -> None:
+                 preset: str | None = "paper", checkpointing: bool = False,
+                 layout: str = "neuroseq", n_fourier: int = 125) -> None:
         super().__init__()
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; choose from {list(LAYOUTS)}.")
+        self.layout = layout
+        official = layout == "official"
         p = dict(PRESETS[preset]) if preset else {}
         self.d_model = d_model or p["d_model"]
         self.n_layers = n_layers or p["n_layers"]
@@ -146,12 +194,12 @@ class CrissCross(nn.Module, PyTorchModelHubMixin):
             checkpointing
         self.register_buffer("codebooks", torch.randn(n_levels, codebook_size, code_dim))
         self.project = nn.Linear(n_levels * code_dim, self.d_model)
-        self.content_norm = nn.RMSNorm(self.d_model)
+        self.content_norm = nn.Identity() if official else nn.RMSNorm(self.d_model)
         self.mask_token = nn.Parameter(torch.zeros(self.d_model))
-        self.sensors = SensorEmbedding(self.d_model)
-        self.blocks = nn.ModuleList(CrissCrossBlock(self.d_model, n_heads, dropout)
+        self.sensors = SensorEmbedding(self.d_model, n_fourier, official)
+        self.blocks = nn.ModuleList(CrissCrossBlock(self.d_model, n_heads, dropout, official)
                                     for _ in range(self.n_layers))
-        self.norm = nn.RMSNorm(self.d_model)
+        self.norm = nn.Identity() if official else nn.RMSNorm(self.d_model)
         self.head = nn.Linear(self.d_model, n_levels * codebook_size)
         nn.init.normal_(self.mask_token, 0.0, 0.02)
 

@@ -64,3 +64,55 @@ class ResidualQuantizer(nn.Module):
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """``codes[N, T, n_q]`` → ``[N, T, dim]``."""
         return sum(vq.get_output_from_indices(codes[..., i]) for i, vq in enumerate(self.levels))
+
+
+class CosineVQ(nn.Module):
+    """One BioCodec level: ``dim → codebook_dim`` projection, the code whose vector is most
+    cosine-similar, and its vector projected back (``embed``: the raw codebook vectors)."""
+
+    def __init__(self, dim: int, codebook_size: int, codebook_dim: int) -> None:
+        super().__init__()
+        self.project_in = nn.Linear(dim, codebook_dim)
+        self.project_out = nn.Linear(codebook_dim, dim)
+        self.register_buffer("embed", torch.zeros(codebook_size, codebook_dim))
+        # BioCodec's training state, kept so that a converted file round-trips
+        self.register_buffer("embed_avg", torch.zeros(codebook_size, codebook_dim))
+        self.register_buffer("cluster_size", torch.zeros(codebook_size))
+        self.register_buffer("inited", torch.ones(1))
+
+    def codes(self, z: torch.Tensor) -> torch.Tensor:
+        """``z [N, T, dim]`` → codes ``[N, T]``."""
+        u = nn.functional.normalize(self.project_in(z), dim=-1)
+        return (u @ nn.functional.normalize(self.embed, dim=-1).T).argmax(-1)
+
+    def vectors(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes ``[N, T]`` → ``[N, T, dim]``."""
+        return self.project_out(self.embed[codes])
+
+
+class CosineResidualQuantizer(nn.Module):
+    """BioCodec's residual quantizer (MEG-XL's official tokenizer), for coding with converted
+    weights: each level codes the residual of the previous ones by cosine similarity.  Frozen:
+    it has no training rule here (train a codec with :class:`ResidualQuantizer`)."""
+
+    def __init__(self, dim: int, n_q: int, codebook_size: int, codebook_dim: int) -> None:
+        super().__init__()
+        self.codebook_size = codebook_size
+        self.levels = nn.ModuleList(CosineVQ(dim, codebook_size, codebook_dim)
+                                    for _ in range(n_q))
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if torch.is_grad_enabled() and self.training:
+            raise RuntimeError("the official BioCodec quantizer is frozen: it codes with "
+                               "converted weights and is not trained here.")
+        residual, out, codes = z, torch.zeros_like(z), []
+        for vq in self.levels:
+            idx = vq.codes(residual)
+            q = vq.vectors(idx)
+            residual, out = residual - q, out + q
+            codes.append(idx)
+        return out, torch.stack(codes, -1), z.new_zeros(())
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """``codes[N, T, n_q]`` → ``[N, T, dim]``."""
+        return sum(vq.vectors(codes[..., i]) for i, vq in enumerate(self.levels))

@@ -7,6 +7,9 @@ level with its own 128 → 16 projection, k-means init, EMA 0.99, dead-code repl
 decoded by the mirrored decoder.  Facts: ``../shared/research/megxl_braintotext.md`` §1.2.
 
 The brain-to-text seed's quantiser (8 levels × 8192 codes × 256 dims) is ``preset="brain2text"``.
+``preset="biocodec_official"`` (``layout="official"``) is BioCodec exactly as MEG-XL ships it, to
+code with its published weights (``neuroseq convert megxl``): reflect padding, residual units of
+full width, and codes chosen by cosine similarity after each level's projection.
 """
 
 from __future__ import annotations
@@ -20,20 +23,27 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from neuroseq.errors import DataError, NeuroseqError
-from neuroseq.models.quantizers import ResidualQuantizer
+from neuroseq.models.quantizers import CosineResidualQuantizer, CosineVQ, ResidualQuantizer
 from neuroseq.models.seanet import SEANetDecoder, SEANetEncoder
 from neuroseq.tokenizers.base import ArrayLike, Tokenizer, as_batch
 
+_OURS = {"compress": 2, "layout": "neuroseq"}
 PRESETS: dict[str, dict[str, Any]] = {
-    # BioCodec as shipped with MEG-XL.
+    # BioCodec's sizes, our layout (zero padding, residual units of half width, k-means
+    # codebooks trained with vector-quantize-pytorch's Euclidean distance).
     "biocodec": {"dim": 128, "base": 32, "strides": (2, 2, 3), "n_residual": 2, "lstm_layers": 2,
-                 "n_q": 6, "codebook_size": 256, "codebook_dim": 16},
+                 "n_q": 6, "codebook_size": 256, "codebook_dim": 16} | _OURS,
+    # BioCodec as shipped with MEG-XL, for its published weights (``neuroseq convert megxl``):
+    # reflect padding, full-width residual units, cosine-similarity codes; frozen.
+    "biocodec_official": {"dim": 128, "base": 32, "strides": (2, 2, 3), "n_residual": 2,
+                          "lstm_layers": 2, "n_q": 6, "codebook_size": 256, "codebook_dim": 16,
+                          "compress": 1, "layout": "official"},
     # The brain-to-text seed's RVQ: 8 × 8192 × 256.
     "brain2text": {"dim": 256, "base": 32, "strides": (2, 2, 3), "n_residual": 2,
-                   "lstm_layers": 2, "n_q": 8, "codebook_size": 8192, "codebook_dim": 256},
+                   "lstm_layers": 2, "n_q": 8, "codebook_size": 8192, "codebook_dim": 256} | _OURS,
     # Small enough to train in seconds on a CPU (tests, quickstart).
     "tiny": {"dim": 32, "base": 8, "strides": (2, 2, 3), "n_residual": 1, "lstm_layers": 1,
-             "n_q": 4, "codebook_size": 64, "codebook_dim": 8},
+             "n_q": 4, "codebook_size": 64, "codebook_dim": 8} | _OURS,
 }
 
 
@@ -42,12 +52,17 @@ class CodecModel(nn.Module):
 
     def __init__(self, dim: int = 128, base: int = 32, strides: tuple[int, ...] = (2, 2, 3),
                  n_residual: int = 2, lstm_layers: int = 2, n_q: int = 6,
-                 codebook_size: int = 256, codebook_dim: int = 16) -> None:
+                 codebook_size: int = 256, codebook_dim: int = 16, compress: int = 2,
+                 layout: str = "neuroseq") -> None:
         super().__init__()
+        if layout not in ("neuroseq", "official"):
+            raise ValueError(f"unknown codec layout {layout!r}; choose 'neuroseq' or 'official'.")
         arch = {"dim": dim, "base": base, "strides": tuple(strides), "n_residual": n_residual,
-                "lstm_layers": lstm_layers}
+                "lstm_layers": lstm_layers, "compress": compress,
+                "pad_mode": "reflect" if layout == "official" else "constant"}
         self.encoder, self.decoder = SEANetEncoder(**arch), SEANetDecoder(**arch)
-        self.quantizer = ResidualQuantizer(dim, n_q, codebook_size, codebook_dim)
+        vq = CosineResidualQuantizer if layout == "official" else ResidualQuantizer
+        self.quantizer = vq(dim, n_q, codebook_size, codebook_dim)
         self.hop = math.prod(strides)
 
     @staticmethod
@@ -110,7 +125,8 @@ class RVQCodec(Tokenizer):
         ``"biocodec"`` (default), ``"brain2text"`` or ``"tiny"``; keyword arguments override it.
     **arch
         ``dim``, ``base``, ``strides``, ``n_residual``, ``lstm_layers``, ``n_q``,
-        ``codebook_size``, ``codebook_dim``.
+        ``codebook_size``, ``codebook_dim``, ``compress``, ``layout`` (``neuroseq`` or
+        ``official``: BioCodec's, see ``biocodec_official``).
     """
 
     kind: ClassVar[str] = "rvq"
@@ -158,8 +174,8 @@ class RVQCodec(Tokenizer):
     def codebook_vectors(self) -> torch.Tensor:
         """The codebook vectors of every level, ``[n_levels, vocab_size, codebook_dim]`` (what
         MEG-XL's model embeds a code with)."""
-        return torch.stack([vq.codebook.detach().reshape(self.vocab_size, -1)
-                            for vq in self.model.quantizer.levels])
+        return torch.stack([(vq.embed if isinstance(vq, CosineVQ) else vq.codebook).detach()
+                            .reshape(self.vocab_size, -1) for vq in self.model.quantizer.levels])
 
     def scale_of(self, x: ArrayLike) -> ArrayLike:
         """Per-channel RMS of ``x[B, C, T]`` → ``[B, C, 1]`` (pass to :meth:`decode`)."""
