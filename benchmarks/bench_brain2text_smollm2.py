@@ -2,7 +2,7 @@
 matched controls and two baselines — resumable, one shard per corpus and seed.
 
 Corpora (``neuroseq simulate --words --text lee``): the first ``--sentences`` sentences of at
-most ``--max-words`` words of the Lee news corpus (real English prose, in order), heard by
+most ``--max-words`` (12) words of the Lee news corpus (real English prose, in order), heard by
 ``--subjects`` subjects; each word's response a fixed function of its GloVe vector, length and
 frequency (``--responses features``), so unseen words have predictable responses.  The null
 corpus is the same story with ``--evoked-scale 0``.  Both prepared at 50 Hz (0.1–20 Hz, robust
@@ -86,8 +86,21 @@ def shard(root: Path, store: Path, name: str, seed: int, llm: str, a: argparse.N
               f"train.early_stopping_patience={a.patience}", f"model.from_run={p2}", "-o", p3)
     res = RunFolder(p3).results()
     res["shard_wall_s"] = round(time.perf_counter() - t0, 1)
+    res["val_curve"] = val_curve(p3)
     write_json_atomic(p3 / "results.json", res)
     return res
+
+
+def val_curve(run: Path) -> list[list[float]]:
+    """``[step, validation loss]`` of phase 3, from its ``metrics.csv``."""
+    import pandas as pd
+
+    log = pd.read_csv(run / "metrics.csv")
+    col = next((c for c in log.columns if c.startswith("val") and "loss" in c), None)
+    if col is None:
+        return []
+    v = log.dropna(subset=[col])
+    return [[int(a), round(float(b), 4)] for a, b in zip(v["step"], v[col], strict=True)]
 
 
 def per_seed(res: dict[str, Any]) -> dict[str, Any]:
@@ -113,6 +126,7 @@ def per_seed(res: dict[str, Any]) -> dict[str, Any]:
             "best_step": res.get("best_step"), "steps": res.get("steps"),
             "constant_output": res.get("constant_output"),
             "ridge_decoder": res.get("ridge_decoder"), "llm": res.get("llm"),
+            "prefix_probe": res.get("prefix_probe"), "val_curve": res.get("val_curve"),
             "wall_s": res.get("shard_wall_s")}
 
 
@@ -165,9 +179,14 @@ def markdown(out: dict[str, Any]) -> str:
         for s, r in part["seeds"].items():
             ps = {c: r["arms"][c]["p_model_better"].get("retrieval_top1")
                   for c in r["arms"] if c != "model"}
+            pp = r.get("prefix_probe") or {}
             lines.append(f"- seed {s}: model retrieval top-1 "
                          f"{r['arms']['model'].get('retrieval_top1')}, p vs {ps}; "
-                         f"best step {r['best_step']}; goal {part['goal'][s]}")
+                         f"best step {r['best_step']}; goal {part['goal'][s]}; word identity "
+                         f"from the quantized prefix {pp.get('quantized_prefix')} vs raw signal "
+                         f"{pp.get('raw_signal')} (chance {pp.get('chance')}, "
+                         f"{pp.get('word_types')} types); validation loss by step "
+                         f"{r.get('val_curve')}")
         lines += ["", "Five decoded test sentences per arm (first seed):", ""]
         for arm, vals in first["arms"].items():
             lines.append(f"- **{arm}**: " + "; ".join(
@@ -183,8 +202,10 @@ def main() -> None:
     ap.add_argument("--llm", default="smollm2", help="smollm2 | a model directory")
     ap.add_argument("--subjects", type=int, default=3)
     ap.add_argument("--sentences", type=int, default=300)
-    ap.add_argument("--max-words", type=int, default=10)
-    ap.add_argument("--seconds", type=float, default=4.0, help="segment length (s)")
+    ap.add_argument("--max-words", type=int, default=12,
+                    help="longest sentence kept (the Lee corpus has 323 of ≤ 12 words)")
+    ap.add_argument("--seconds", type=float, default=5.0,
+                    help="segment length (s; 12 words at the simulated ~0.4 s a word)")
     ap.add_argument("--steps1", type=int, default=400)
     ap.add_argument("--steps2", type=int, default=200)
     ap.add_argument("--steps3", type=int, default=600)

@@ -23,6 +23,7 @@ import torch
 from neuroseq.errors import DataError
 from neuroseq.evaluation import text as tm
 from neuroseq.evaluation.arms import MatchedNoise, run_arms
+from neuroseq.evaluation.prefix_probe import prefix_probe
 from neuroseq.evaluation.text_baselines import classifier_baseline, constant_output, ridge_text
 
 #: arm name → brain input (see :mod:`neuroseq.evaluation.arms`)
@@ -110,11 +111,13 @@ def evaluate_text(model: Any, sets: dict[str, Any], *, dec: dict[str, Any], batc
     if events and not dec.get("max_test"):  # a classifier picking the description: a baseline
         hyps["classifier"] = classifier_baseline(sets, seed)
     ridge: dict[str, Any] = {}
+    probe: dict[str, Any] = {}
     if not events:  # the non-neural decoder: ridge from word windows to word vectors
         try:
             hyps["ridge"], ll["ridge"], ridge = ridge_text(sets, sorted(set(refs)), len(refs))
         except (ImportError, DataError) as e:  # said in the results and the summary
             ridge = {"not_run": str(e)}
+        probe = prefix_probe(model, sets, seed=seed)  # what the prefix carries of each word
     arms = score_arms(hyps, ll, refs, bertscore=bool(dec.get("bertscore", True)))
     seen = {w.lower() for t in sets["train"].texts for w in t.split()}
     for arm, hy in hyps.items():
@@ -127,7 +130,7 @@ def evaluate_text(model: Any, sets: dict[str, Any], *, dec: dict[str, Any], batc
                              "of the training split)",
             "shuffled_control": "the brain data of another test sentence of the closest "
                                 "length (words)",
-            "constant_output": constant, "ridge_decoder": ridge,
+            "constant_output": constant, "ridge_decoder": ridge, "prefix_probe": probe,
             "source": "events" if events else "sentences",
             "arms": arms, "table": tm.comparison_table(arms, controls=list(CONTROLS),
                                                        metrics=TABLE_METRICS[events],
@@ -153,6 +156,14 @@ def summary(res: dict[str, Any]) -> list[str]:
             f"  {'yes' if row['beats_all_controls'] else 'no'}")
     if "not_run" in res.get("ridge_decoder", {}):
         lines.append(f"ridge decoder not run: {res['ridge_decoder']['not_run']}")
+    pp = res.get("prefix_probe") or {}
+    if pp.get("chance"):
+        def num(v: float | None) -> str:
+            return "—" if v is None else f"{v:.3f}"
+        lines.append(f"word identity from the quantized prefix (linear probe, {pp['word_types']}"
+                     f" word types, {pp['test_windows']} test words): balanced accuracy "
+                     f"{num(pp['quantized_prefix'])}, raw signal {num(pp['raw_signal'])}, chance "
+                     f"{pp['chance']:.3f}")
     ret = res["arms"]["model"]["retrieval"]
     lines.append(f"retrieval by likelihood: top-1 {ret['top1']:.3f} (chance "
                  f"{ret['chance_top1']:.3f}), mean rank {ret['mean_rank']:.2f} of "
