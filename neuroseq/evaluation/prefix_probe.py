@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from neuroseq.errors import DataError
 from neuroseq.evaluation.probe import cv_logistic
 from neuroseq.evaluation.text_baselines import WORD_WINDOW, word_windows
 
@@ -66,6 +67,8 @@ def prefix_probe(model: Any, sets: dict[str, Any], *, seed: int = 0, min_count: 
     frequent training word types with at least ``min_count`` training windows are probed;
     ``raw=False`` skips the raw-signal probe."""
     train, test = sets["train"], sets["test"]
+    if not all(getattr(d, "sentences", None) and d.sentences[0].onsets for d in (train, test)):
+        raise DataError("the prefix probe needs sentence segments with word onsets.")
     qtr, wtr = prefix_words(model, train, batch_size)
     qte, wte = prefix_words(model, test, batch_size)
     counts = Counter(wtr)

@@ -117,7 +117,10 @@ def evaluate_text(model: Any, sets: dict[str, Any], *, dec: dict[str, Any], batc
             hyps["ridge"], ll["ridge"], ridge = ridge_text(sets, sorted(set(refs)), len(refs))
         except (ImportError, DataError) as e:  # said in the results and the summary
             ridge = {"not_run": str(e)}
-        probe = prefix_probe(model, sets, seed=seed)  # what the prefix carries of each word
+        try:  # what the prefix carries of each word
+            probe = prefix_probe(model, sets, seed=seed)
+        except DataError as e:
+            probe = {"not_run": str(e)}
     arms = score_arms(hyps, ll, refs, bertscore=bool(dec.get("bertscore", True)))
     seen = {w.lower() for t in sets["train"].texts for w in t.split()}
     for arm, hy in hyps.items():
@@ -157,7 +160,9 @@ def summary(res: dict[str, Any]) -> list[str]:
     if "not_run" in res.get("ridge_decoder", {}):
         lines.append(f"ridge decoder not run: {res['ridge_decoder']['not_run']}")
     pp = res.get("prefix_probe") or {}
-    if pp.get("chance"):
+    if "not_run" in pp:
+        lines.append(f"prefix probe not run: {pp['not_run']}")
+    elif pp.get("chance"):
         def num(v: float | None) -> str:
             return "—" if v is None else f"{v:.3f}"
         lines.append(f"word identity from the quantized prefix (linear probe, {pp['word_types']}"
