@@ -23,7 +23,8 @@ The rule, fixed before any run (nothing is chosen on the test split):
   decoder); each p-value is a permutation test over sentences of the statistic shown.
 
 Run: ``python benchmarks/bench_brain2text_smollm2.py`` (hours on 2 CPU cores: SmolLM2 costs
-about 3.5 s a phase-3 step; shards already finished are read back, so it resumes);
+about 3.5 s a phase-3 step; shards already finished are read back, so it resumes;
+``--partial`` writes the finished shards alone to ``…_partial.{json,md}``);
 ``--quick`` is a minutes-long smoke run with the tiny random LLM (never reported).  Writes
 ``benchmarks/results/brain2text_smollm2.{json,md}`` (``--results STEM`` elsewhere).
 """
@@ -164,6 +165,8 @@ def markdown(out: dict[str, Any]) -> str:
     """The results as the README shows them."""
     lines = [f"# Brain-to-text with {out['llm']} on real sentences", "",
              f"Command: `{out['command']}`.  {out['protocol']}", ""]
+    if out.get("partial"):
+        lines += [f"**Partial: {out['partial']}.**", ""]
     for name, part in out["corpora"].items():
         lines += [f"## {name} corpus", "",
                   "| arm | " + " | ".join(METRICS) + " | top-5 | mean rank |",
@@ -173,7 +176,8 @@ def markdown(out: dict[str, Any]) -> str:
                      for m in (*METRICS, "retrieval_top5", "retrieval_mean_rank")]
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
         first = next(iter(part["seeds"].values()))
-        lines += ["", f"Chance: {first['chance']}; test sentences "
+        lines += ["", f"Seeds finished: {', '.join(part['seeds'])}.  Chance: {first['chance']}; "
+                  "test sentences "
                   f"{first['n_test_sentences']}, test words never seen in training "
                   f"{first['test_words_unseen']} of {first['test_words']}.", ""]
         for s, r in part["seeds"].items():
@@ -212,6 +216,8 @@ def main() -> None:
     ap.add_argument("--val-every", type=int, default=50)
     ap.add_argument("--patience", type=int, default=3)
     ap.add_argument("--skip-null", action="store_true", help="only the corpus with responses")
+    ap.add_argument("--partial", action="store_true",
+                    help="run nothing: write the shards finished so far to RESULTS_partial")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: tiny random LLM, few steps, one seed (never reported)")
     ap.add_argument("--out", default="runs/bench_brain2text_smollm2", help="shards (resumable)")
@@ -242,9 +248,21 @@ def main() -> None:
                      "rank 8 on q/v; greedy decoding; test split decoded once per seed; "
                      "values are means over test sentences (± std over seeds)."),
         "corpora": {}}
+    if a.partial:
+        a.results += "_partial"
+        out["command"] += "  (finished shards of the run with the defaults above)"
+        out["partial"] = ("only the shards finished so far (corpora and seeds listed under "
+                          "'corpora'); the run goes on and replaces this file")
     for name, evoked in corpora.items():
-        store = corpus(root, evoked, a)
-        seeds = {str(s): per_seed(shard(root, store, name, s, llm, a)) for s in a.seeds}
+        if a.partial:
+            done = [s for s in a.seeds if RunFolder(root / f"{name}_s{s}_p3").has("results")]
+            seeds = {str(s): per_seed(RunFolder(root / f"{name}_s{s}_p3").results())
+                     for s in done}
+            if not seeds:
+                continue
+        else:
+            store = corpus(root, evoked, a)
+            seeds = {str(s): per_seed(shard(root, store, name, s, llm, a)) for s in a.seeds}
         out["corpora"][name] = {"evoked_scale": evoked, "seeds": seeds, "pooled": pooled(seeds),
                                 "goal": goal(seeds)}
         write_json_atomic(Path(a.results + ".json"), out)  # a shard's worth is never lost
