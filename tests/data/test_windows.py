@@ -96,7 +96,10 @@ def test_one_batch_layout_with_a_sensors_block(meg_rec, eeg_rec):
     assert b["x"].shape == (2, 6, 50)
     assert b["mask"].tolist() == [[True] * 6, [True] * 4 + [False] * 2]
     s = b["sensors"]
-    assert set(s) == {"ids", "pos", "ori", "kind"} and s["pos"].shape == (2, 6, 3)
+    assert set(s) == {"ids", "pos", "ori", "kind", "official_xyz", "official_dir",
+                      "official_type"} and s["pos"].shape == (2, 6, 3)
+    assert s["official_type"][0].tolist() == meg.sensors.official_types().tolist()
+    assert (s["official_xyz"][1, 4:] == 0).all() and (s["official_type"][1, 4:] == 0).all()
     np.testing.assert_allclose(s["pos"][0].numpy(), meg.sensors.positions, atol=1e-6)
     np.testing.assert_allclose(s["ori"][0].numpy(), meg.sensors.orientations, atol=1e-6)
     assert [KINDS[k] for k in s["kind"][0].tolist()] == meg.sensors.kinds
