@@ -60,8 +60,7 @@ def decode_arms(model: Any, ds: Any, texts: list[str], dec: dict[str, Any], batc
             saw_text.append(any(k in batch for k in TEXT_FIELDS))
         meg = None if batch is None else model.meg_embeddings(batch)
         hyps = model.generate(meg, n, **gen_kw)
-        rows = [model.log_likelihood(meg, [c] * n).cpu().numpy() for c in cands]
-        return hyps, np.stack(rows, 1)
+        return hyps, model.candidate_log_likelihoods(meg, cands, n).cpu().numpy()
 
     out = run_arms(ds, texts, predict, arms=ARMS, batch_size=batch_size, seed=int(dec["seed"]),
                    collate=model.collate_fn(), noise=noise,

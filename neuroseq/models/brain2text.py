@@ -18,6 +18,7 @@ LoRA adapters alone, ``peft``'s format); the LLM itself is read again from its n
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,37 @@ class Brain2Text(nn.Module):
         logits = self.text_logits(meg, ids, valid)
         lp = logits.float().log_softmax(-1).gather(-1, ids[..., None])[..., 0]
         return (lp * valid).sum(-1)
+
+    @torch.no_grad()
+    def candidate_log_likelihoods(self, meg: torch.Tensor | None, candidates: list[str],
+                                  batch_size: int) -> torch.Tensor:
+        """Log-probability ``[B, C]`` of every candidate text (EOS included) after each item's
+        prefix: what :meth:`log_likelihood` gives for ``[candidate] * B``, but the prefix is run
+        through the LLM once and its keys and values are reused for every candidate."""
+        import copy
+
+        from transformers import DynamicCache
+
+        llm = self._need_llm()
+        pre = self.prefix(meg, batch_size)
+        base = llm.get_base_model() if hasattr(llm, "get_base_model") else llm
+        name = "cache" if "cache" in inspect.signature(base.forward).parameters \
+            else "past_key_values"  # transformers ≥ 5.x names it ``cache``
+        prefix_cache = DynamicCache()
+        logits = llm(inputs_embeds=pre, use_cache=True, **{name: prefix_cache}).logits
+        first = logits[:, -1].float().log_softmax(-1)  # predicts each text's first token
+        n_pre = pre.shape[1]
+        ids, valid = text_ids(self.tokenizer, candidates)
+        rows = []
+        for row, ok in zip(ids.to(pre.device), valid, strict=True):
+            tok = row[: int(ok.sum())].expand(batch_size, -1)
+            att = torch.ones(batch_size, n_pre + tok.shape[1], dtype=torch.long,
+                             device=pre.device)
+            logits = llm(input_ids=tok, attention_mask=att, use_cache=True,
+                         **{name: copy.deepcopy(prefix_cache)}).logits
+            rest = logits[:, :-1].float().log_softmax(-1).gather(-1, tok[:, 1:, None])[..., 0]
+            rows.append(first.gather(-1, tok[:, :1])[:, 0] + rest.sum(-1))
+        return torch.stack(rows, 1)
 
     @torch.no_grad()
     def generate(self, meg: torch.Tensor | None, batch_size: int, *, max_new_tokens: int = 32,

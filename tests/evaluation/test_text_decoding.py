@@ -67,6 +67,9 @@ class _Model:
                              if t in self.test_texts else -99.0
                              for x, t in zip(meg, texts, strict=True)])
 
+    def candidate_log_likelihoods(self, meg, cands, n):
+        return torch.stack([self.log_likelihood(meg, [c] * n) for c in cands], 1)
+
 
 TEST = ["the dog ran", "a cat sat down", "the man ran home now", "birds sing",
         "rain fell on the town", "she sat"]

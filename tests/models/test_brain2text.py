@@ -89,3 +89,28 @@ def test_smollm2_loads_offline_and_reads_the_meg_prefix(sentence_store):
     assert meg.shape == (2, 150 // 4, m.llm.config.hidden_size)
     assert logits.shape[:2] == ids.shape and torch.isfinite(logits).all()
     assert len(out) == 2 and all(isinstance(t, str) for t in out)
+
+
+def test_candidate_scores_reuse_the_prefix_and_equal_scoring_each_text(sentence_store,
+                                                                       tiny_llm_dir):
+    """The evaluation's retrieval scores every candidate with one prefix pass: the same numbers
+    as scoring ``[candidate] * B`` from scratch, with and without brain data."""
+    ds = SentenceDataset(Store(sentence_store), "train", seconds=3.0)
+    b = pad_collate([ds[0], ds[1], ds[2]])
+    torch.manual_seed(0)
+    m = Brain2Text({"preset": "tiny"}, {"preset": "tiny"}, {"name": str(tiny_llm_dir)})
+    m.attach_llm()
+    with torch.no_grad():
+        for n, p in m.llm.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)
+    m.eval()
+    cands = sorted(set(ds.texts))[:5] + ["the"]
+    for meg in (m.meg_embeddings(b), None):
+        got = m.candidate_log_likelihoods(meg, cands, 3)
+        want = torch.stack([m.log_likelihood(meg, [c] * 3) for c in cands], 1)
+        assert got.shape == (3, len(cands))
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-5)
+    # distinct items keep distinct scores (the cache is not shared across the batch)
+    assert not torch.allclose(got[0], m.candidate_log_likelihoods(m.meg_embeddings(b), cands,
+                                                                   3)[0])
