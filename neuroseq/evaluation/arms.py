@@ -74,7 +74,8 @@ class MatchedNoise:
     Fourier phases randomised — one set of random phases for all channels, so each channel's
     power spectrum and the cross-spectra between channels are kept
     (:func:`neuroseq.evaluation.controls.phase_randomised`), while no event, word or sentence
-    is left in it.  A pool segment of another shape than the item is never used.
+    is left in it.  The pool segment has the item's channels and at least its length; a longer
+    one (word groups of fewer words) is cut to the item's length at a random offset first.
 
     Called as ``noise(items)`` under the arms runner's seed (draws from torch's generator).
     """
@@ -91,14 +92,19 @@ class MatchedNoise:
 
         out = []
         for it in items:
-            fits = [x for x in self.signals if x.shape == it["x"].shape]
+            c, t = it["x"].shape
+            fits = [x for x in self.signals if x.shape[0] == c and x.shape[1] >= t]
             if not fits:
-                raise NeuroseqError(f"no training segment of shape {tuple(it['x'].shape)} for "
-                                    "the matched-noise control; the splits' segments differ "
-                                    "in channels or length.")
+                raise NeuroseqError(f"no training segment of {c} channels and at least {t} "
+                                    "samples for the matched-noise control; the splits' "
+                                    "segments differ in channels or length.")
             k = int(torch.randint(len(fits), ()))
             seed = int(torch.randint(2 ** 31 - 1, ()))
-            x = torch.as_tensor(phase_randomised(fits[k].double().numpy(), seed),
+            src = fits[k]
+            if src.shape[1] > t:  # (equal lengths draw nothing more)
+                start = int(torch.randint(src.shape[1] - t + 1, ()))
+                src = src[:, start:start + t]
+            x = torch.as_tensor(phase_randomised(src.double().numpy(), seed),
                                 dtype=it["x"].dtype)
             if "mask" in it:
                 x = x * it["mask"].to(x.dtype)[:, None]

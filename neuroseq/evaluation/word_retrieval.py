@@ -2,7 +2,8 @@
 §1.5): each test word's predicted embedding against the 50 and 250 most frequent training words
 (those with an embedding), top-10 and balanced top-10 with chance ``k / K`` and the best constant
 predictor (always the ``k`` most frequent training words) beside; the model beside its controls
-(:mod:`neuroseq.evaluation.arms`: noise, the brain data of another word group).
+(:mod:`neuroseq.evaluation.arms`: noise with the training groups' spectrum and spatial
+covariance, the brain data of another word group).
 """
 
 from __future__ import annotations
@@ -12,18 +13,22 @@ from typing import Any
 import torch
 
 from neuroseq.data.words import WordCollate
-from neuroseq.evaluation.arms import run_arms
+from neuroseq.evaluation.arms import MatchedNoise, run_arms
 from neuroseq.evaluation.retrieval import retrieval_set, topk_retrieval
 
 #: arm name → brain input (see :mod:`neuroseq.evaluation.arms`)
 ARMS = {"model": "own", "noise": "noise", "shuffled": "other"}
 SIZES = (50, 250)
+#: training groups the noise arm draws from (their signals are held in memory)
+NOISE_POOL = 32
 
 
 @torch.no_grad()
 def predict_words(model: Any, ds: Any, collate: WordCollate, *, arms: dict[str, str] | None = None,
-                  seed: int = 0) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Predicted embeddings ``[N, D]`` of every word of ``ds`` per arm, and the true words."""
+                  seed: int = 0, noise: Any = None) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Predicted embeddings ``[N, D]`` of every word of ``ds`` per arm, and the true words
+    (``noise``: the noise arm's source, :class:`~neuroseq.evaluation.arms.MatchedNoise`;
+    default white)."""
     model.eval()
     words = [w for g in ds.groups for w in g.words]
 
@@ -31,18 +36,23 @@ def predict_words(model: Any, ds: Any, collate: WordCollate, *, arms: dict[str, 
         return model(b["codes"], b["sensors"], b["mask"], b["word_frames"]).flatten(0, 1)
 
     out = run_arms(ds, [g.text for g in ds.groups], predict, arms=arms or {"model": "own"},
-                   batch_size=1, seed=seed, collate=collate)
+                   batch_size=1, seed=seed, collate=collate, noise=noise)
     return {a: torch.cat(v) for a, v in out.items()}, words
 
 
-def evaluate_words(model: Any, test: Any, collate: WordCollate, *, train_words: list[str],
-                   seed: int, k: int = 10) -> dict[str, Any]:
+def evaluate_words(model: Any, test: Any, collate: WordCollate, *, train: Any, seed: int,
+                   k: int = 10) -> dict[str, Any]:
     """Top-``k`` and balanced top-``k`` of every arm against the 50 and 250 most frequent
-    training words; the model arm's scores also at the top level (``top10_of_50`` …)."""
-    preds, words = predict_words(model, test, collate, arms=ARMS, seed=seed)
+    words of the ``train`` groups; the noise arm reads phase-randomised ``train`` groups; the
+    model arm's scores also at the top level (``top10_of_50`` …)."""
+    preds, words = predict_words(model, test, collate, arms=ARMS, seed=seed,
+                                 noise=MatchedNoise(train, max_segments=NOISE_POOL))
+    train_words = [w for g in train.groups for w in g.words]
     table = collate.table
     freq = [w for w in train_words if w in table]
-    out: dict[str, Any] = {"split": "test", "n_test_words": len(words), "arms": {}}
+    out: dict[str, Any] = {"split": "test", "n_test_words": len(words), "arms": {},
+                           "noise_control": "phase-randomised training groups (their spectrum "
+                                            "and cross-spectra)"}
     for arm, pred in preds.items():
         scores = {}
         for size in SIZES:

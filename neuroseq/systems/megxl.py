@@ -142,7 +142,7 @@ def evaluate_words(ctx: RunContext, model: WordRetrieval, sets: dict[str, Any]
     constant bar: :mod:`neuroseq.evaluation.word_retrieval`), with the run's facts."""
     m, d = ctx.cfg["model"], ctx.cfg["data"]
     res = word_eval.evaluate_words(model, sets["test"], word_collate(ctx),
-                                   train_words=ctx.meta["train_words"], seed=ctx.train.seed)
+                                   train=sets["train"], seed=ctx.train.seed)
     return res | {k: ctx.meta[k] for k in ("groups", "leaked_runs")} | {
         "train_pct": d["train_pct"], "shuffled_labels": bool(d.get("shuffle_labels")),
         "pretrained": m.get("pretrained"), "head": model.head_kind,
