@@ -6,16 +6,17 @@ Two simulated corpora in MEG-MASC's layout (``neuroseq simulate --words``): the 
 pretraining corpus (another story, other subjects, never used for labels).  Both are prepared at
 50 Hz (0.1–20 Hz, robust scaling per channel, clip ±5).  A tiny MEG-XL
 (``configs/megxl_tiny.yaml``: codec, then masked-token pretraining) is trained on the
-pretraining corpus; every arm then fine-tunes ``configs/megxl_words_tiny.yaml``
-on the word corpus with **that run's codec** (scratch arms too), under one rule: up to
+pretraining corpus, once per seed; every arm then fine-tunes ``configs/megxl_words_tiny.yaml``
+on the word corpus with **that seed's codec** (scratch arms too), under one rule: up to
 ``--steps`` steps, validation every 50, stop after 4 checks without a higher validation
 in-batch retrieval accuracy, test the best checkpoint.  Word windows, group size and batch are
 the config's (−0.2 … 0.8 s, 10 words, 4 groups).  Reported: balanced top-10 over the
 retrieval set (the 50 most frequent training words, fewer when the vocabulary is smaller)
-beside chance, top-10 beside the always-answer-the-most-frequent-words bar, on the hashed test
-split.
+beside chance and the constant bar (the 10 most frequent training words, balanced on the same
+test words), the same model fed matched noise and another group's brain data, top-10 beside
+the always-answer-the-most-frequent-words bar, on the hashed test split; mean ± std over seeds.
 
-Run: ``python benchmarks/bench_megxl_words.py [--steps 800] [--seeds 0] [--jobs 2]``; writes
+Run: ``python benchmarks/bench_megxl_words.py [--steps 800] [--seeds 0 1 2] [--jobs 2]``; writes
 ``benchmarks/results/megxl_words_sim.{json,md}``; an interrupted run resumes from ``--out``.
 """
 
@@ -136,20 +137,34 @@ def ridge_baseline(words: Path, tmin: float, tmax: float) -> dict:
     return out
 
 
-def table(cells: dict[str, list[dict]]) -> str:
+def _mean_std(values: list[float]) -> str:
     import numpy as np
 
-    lines = ["| arm | seeds | balanced top-10 | chance | top-10 | always-frequent bar | steps "
-             "(best) | wall s |", "|---|---|---|---|---|---|---|---|"]
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():.3f}" + (f" ± {v.std():.3f}" if len(v) > 1 else "")
+
+
+def table(cells: dict[str, list[dict]]) -> str:
+    """Balanced top-10 of 50 per arm over the seeds (mean ± std), with the same trained model fed
+    matched noise and another group's brain data, chance and the constant bar (the 10 most
+    frequent training words, balanced over the same test words) beside."""
+    import numpy as np
+
+    lines = ["| arm | seeds | balanced top-10 | noise input | other group's input | chance | "
+             "constant bar | verdict | top-10 (always-frequent) | steps (best) | wall s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for arm, runs in cells.items():
         r50 = [r["top10_of_50"] for r in runs]
-        bal = np.array([r["balanced_top_k"] for r in r50])
-        top = np.array([r["top_k"] for r in r50])
+        bal = [r["balanced_top_k"] for r in r50]
+        inputs = [_mean_std([r["arms"][src]["top10_of_50"]["balanced_top_k"] for r in runs])
+                  if all("arms" in r for r in runs) else "—" for src in ("noise", "shuffled")]
+        bar = max(r50[0]["chance"], r50[0].get("constant_balanced_top_k", 0.0))
+        verdict = "above the constant bar" if np.mean(bal) > bar else "**at or below it**"
         lines.append(
-            f"| {arm} | {len(runs)} | **{bal.mean():.3f}**" + (f" ± {bal.std():.3f}" if
-                                                               len(runs) > 1 else "")
-            + f" | {r50[0]['chance']:.3f} | {top.mean():.3f} | {r50[0]['frequency_top_k']:.3f}"
-            f" | {np.mean([r['steps'] for r in runs]):.0f} "
+            f"| {arm} | {len(runs)} | **{_mean_std(bal)}** | {inputs[0]} | {inputs[1]} | "
+            f"{r50[0]['chance']:.3f} | {r50[0].get('constant_balanced_top_k', float('nan')):.3f}"
+            f" | {verdict} | {_mean_std([r['top_k'] for r in r50])} "
+            f"({r50[0]['frequency_top_k']:.3f}) | {np.mean([r['steps'] for r in runs]):.0f} "
             f"({np.mean([r['best_step'] or 0 for r in runs]):.0f}) | "
             f"{np.mean([r['wall_s'] for r in runs]):.0f} |")
     return "\n".join(lines) + "\n"
@@ -172,16 +187,17 @@ def main() -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     words, pstore = corpora(out, a.subjects, a.sentences, a.vocab)
-    pre = out / "pretrain_run"
+    pre = {s: out / f"pretrain_run_s{s}" for s in a.seeds}  # codec + backbone, one per seed
     if a.cell:
         arm, seed = a.cell.rsplit("|", 1)
-        cell(out, words, pre, arm, int(seed), a.steps)
+        cell(out, words, pre[int(seed)], arm, int(seed), a.steps)
         return
     t0 = time.perf_counter()
-    if not RunFolder(pre).has("model"):
-        _neuroseq("pretrain", "--config", "configs/megxl_tiny.yaml", "-o", str(pre),
-                  f"data.store={pstore}", f"train.max_steps={a.pretrain_steps}",
-                  f"train.val_check_interval={a.pretrain_steps}")
+    for s, run in pre.items():
+        if not RunFolder(run).has("model"):
+            _neuroseq("pretrain", "--config", "configs/megxl_tiny.yaml", "-o", str(run),
+                      f"data.store={pstore}", f"train.max_steps={a.pretrain_steps}",
+                      f"train.val_check_interval={a.pretrain_steps}", f"train.seed={s}")
     todo = [f"{arm}|{s}" for arm in ARMS for s in a.seeds]
     env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     running: list[subprocess.Popen] = []
@@ -193,24 +209,26 @@ def main() -> None:
                                         env=env))
     if any(p.wait() for p in running):
         sys.exit("a cell failed; rerun the same command to resume.")
-    cells = {arm: [cell(out, words, pre, arm, s, a.steps) for s in a.seeds] for arm in ARMS}
+    cells = {arm: [cell(out, words, pre[s], arm, s, a.steps) for s in a.seeds] for arm in ARMS}
     import yaml
 
     data_cfg = yaml.safe_load(Path(CONFIG).read_text())["data"]
     tmin, tmax = float(data_cfg["tmin"]), float(data_cfg["tmax"])
     ridge = ridge_baseline(words, tmin, tmax)
-    info = RunFolder(pre).info()
+    infos = {s: RunFolder(run).info() for s, run in pre.items()}
     command = "python benchmarks/bench_megxl_words.py " + " ".join(sys.argv[1:])
     from neuroseq.atomic import write_json_atomic, write_text_atomic
 
     res = {"command": command.strip(), "seeds": a.seeds, "steps": a.steps,
            "corpus": {"subjects": a.subjects, "sentences": a.sentences, "vocab": a.vocab},
            "word_window_s": [tmin, tmax],
-           "pretrain": {"steps": a.pretrain_steps, "final_val_loss": info.get("final_val_loss"),
-                        "metrics": info.get("metrics")},
+           "pretrain": {"steps": a.pretrain_steps, "per_seed": {
+               str(s): {"final_val_loss": i.get("final_val_loss"), "metrics": i.get("metrics")}
+               for s, i in infos.items()}},
            "wall_s": round(time.perf_counter() - t0), "cells": cells, "ridge": ridge}
     stem = Path(a.results)
     write_json_atomic(stem.with_suffix(".json"), res)
+    rr = ridge["top10_of_50"]
     md = ("# MEG-XL word retrieval on the simulated word corpus\n\n"
           f"Command: `{res['command']}` ({os.cpu_count()} CPU cores).  Word corpus: "
           f"{a.subjects} subjects hearing one story of {a.sentences} sentences over {a.vocab} "
@@ -221,12 +239,21 @@ def main() -> None:
           f"other subjects, {a.pretrain_steps} masked-token steps of the tiny MEG-XL.  Every "
           f"arm: up to {a.steps} steps (batch 4), validation every 50, patience 4 on the "
           "validation in-batch retrieval accuracy, best checkpoint tested, the pretraining "
-          "run's codec.  Test split; retrieval set = the most frequent "
-          "training words (≤ 50); GloVe 50-d targets; seeds " + str(a.seeds) + ".\n\n"
+          "run's codec (codec and pretraining made again for each seed).  Test split; retrieval "
+          "set = the most frequent training words (≤ 50); GloVe 50-d targets; seeds "
+          + str(a.seeds) + ", mean ± std over them.  *noise input* and *other group's input*: "
+          "the same trained model fed phase-randomised training groups (their spectrum and "
+          "cross-spectra) or the brain data of another test group; *constant bar*: balanced "
+          "top-10 of always answering the 10 most frequent training words, on the same test "
+          "words — an arm must beat it (and chance) to show word information.\n\n"
           + table(cells) + f"| ridge regression on the raw responses (5 × 0.1 s bins, 0.1–0.6 s; "
-          f"alpha {ridge['alpha']:g} by CV) | — | **{ridge['top10_of_50']['balanced_top_k']:.3f}"
-          f"** | {ridge['top10_of_50']['chance']:.3f} | {ridge['top10_of_50']['top_k']:.3f} | "
-          f"{ridge['top10_of_50']['frequency_top_k']:.3f} | — | — |\n")
+          f"alpha {ridge['alpha']:g} by CV) | — | **{rr['balanced_top_k']:.3f}** | — | — | "
+          f"{rr['chance']:.3f} | {rr['constant_balanced_top_k']:.3f} | "
+          + ("above the constant bar" if rr["balanced_top_k"] > max(
+              rr["chance"], rr["constant_balanced_top_k"]) else "**at or below it**")
+          + f" | {rr['top_k']:.3f} ({rr['frequency_top_k']:.3f}) | — | — |\n\n"
+          f"Leaked word runs between splits (`leaked_runs`, recorded by every run): "
+          f"{sorted({r.get('leaked_runs') for v in cells.values() for r in v}, key=str)}.\n")
     write_text_atomic(stem.with_suffix(".md"), md)
     print(md)
 
