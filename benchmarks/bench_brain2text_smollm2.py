@@ -71,7 +71,7 @@ def shard(root: Path, store: Path, name: str, seed: int, llm: str, a: argparse.N
     """Phases 1–3 of one corpus and seed (read back when already finished)."""
     p1, p2, p3 = (root / f"{name}_s{seed}_p{i}" for i in (1, 2, 3))
     if RunFolder(p3).has("results"):
-        return RunFolder(p3).results()
+        return backfill_probe(p3, store)
     cfg = ["--config", "configs/brain2text_tiny.yaml", f"data.store={store}",
            f"data.seconds={a.seconds}", f"llm.name={llm}", "llm.lora_r=8", "llm.lora_alpha=16",
            "llm.lora_targets=[q_proj,v_proj]", f"train.seed={seed}", "optim.lr=1e-3",
@@ -88,6 +88,30 @@ def shard(root: Path, store: Path, name: str, seed: int, llm: str, a: argparse.N
     res = RunFolder(p3).results()
     res["shard_wall_s"] = round(time.perf_counter() - t0, 1)
     res["val_curve"] = val_curve(p3)
+    write_json_atomic(p3 / "results.json", res)
+    return res
+
+
+def backfill_probe(p3: Path, store: Path) -> dict[str, Any]:
+    """A finished shard's results; the prefix probe is run again (same model, splits and
+    seed) when the shard predates its ``encoder_features`` column, and the results rewritten."""
+    res = RunFolder(p3).results()
+    pp = res.get("prefix_probe") or {}
+    if "encoder_features" in pp or "not_run" in pp:
+        return res
+    import yaml
+
+    from neuroseq.data.sentences import text_splits
+    from neuroseq.data.store import Store
+    from neuroseq.evaluation.prefix_probe import prefix_probe
+    from neuroseq.training.parts import load_brain2text
+
+    d = yaml.safe_load(RunFolder(p3).file("config.yaml").read_text())["data"]
+    sets = text_splits(Store(store), seconds=d["seconds"], tmin=d["tmin"], salt=d["split_salt"],
+                       gap=d["gap"], margin=d["margin"])
+    model = load_brain2text(RunFolder(p3), with_llm=False)
+    res["prefix_probe"] = prefix_probe(model, sets, seed=int(res["seed"])) | {
+        "backfilled": "run again on the finished shard's model for encoder_features"}
     write_json_atomic(p3 / "results.json", res)
     return res
 
@@ -187,7 +211,8 @@ def markdown(out: dict[str, Any]) -> str:
             lines.append(f"- seed {s}: model retrieval top-1 "
                          f"{r['arms']['model'].get('retrieval_top1')}, p vs {ps}; "
                          f"best step {r['best_step']}; goal {part['goal'][s]}; word identity "
-                         f"from the quantized prefix {pp.get('quantized_prefix')} vs raw signal "
+                         f"from the quantized prefix {pp.get('quantized_prefix')}, the encoder's "
+                         f"frames before the quantizer {pp.get('encoder_features')}, raw signal "
                          f"{pp.get('raw_signal')} (chance {pp.get('chance')}, "
                          f"{pp.get('word_types')} types); validation loss by step "
                          f"{r.get('val_curve')}")

@@ -3,7 +3,8 @@
 Brain-to-text's LLM sees only the projected quantized frames of a segment.  If a word cannot be
 told from those frames, no LLM can decode it.  For every word whose window (its onset to 0.5 s
 after, as the ridge decoder's) lies inside its segment, the quantized frames of the window are
-concatenated; a standardised logistic regression (``C`` by 3-fold cross-validation on training
+concatenated (and, to tell where word identity is lost, the encoder's frames before the
+quantizer); a standardised logistic regression (``C`` by 3-fold cross-validation on training
 words only) is fitted on training words of the word types seen at least ``min_count`` times,
 and scored by balanced accuracy on the test words of those types, beside chance
 (1 / types) and the same probe on the raw signal of the same windows (each channel's mean in
@@ -25,24 +26,28 @@ from neuroseq.evaluation.text_baselines import WORD_WINDOW, word_windows
 
 
 @torch.no_grad()
-def prefix_words(model: Any, ds: Any, batch_size: int = 8) -> tuple[list[np.ndarray], list[str]]:
-    """The quantized frames of each word window of every segment of ``ds`` (a sentence
-    dataset), concatenated (``[frames · dim]``), and the words."""
+def prefix_words(model: Any, ds: Any, batch_size: int = 8
+                 ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """The quantized frames and the encoder's frames (before the quantizer) of each word window
+    of every segment of ``ds`` (a sentence dataset), each concatenated (``[frames · dim]``), and
+    the words."""
     model.eval()
-    feats, words, i0 = [], [], 0
+    feats, enc, words, i0 = [], [], [], 0
     stride = model.stride
     width = max(1, int(round(WORD_WINDOW * ds.sfreq / stride)))
     for batch in DataLoader(ds, batch_size, collate_fn=model.collate_fn()):
-        q = model.quantize(batch)[0].float().numpy()  # [B, F, dim]
+        out = model.quantize(batch)
+        q, h = out[0].float().numpy(), out[3].float().numpy()  # [B, F, dim], [B, F, d]
         for j in range(q.shape[0]):
             s = ds.sentences[i0 + j]
             for w, t in zip(s.words, s.onsets, strict=True):
                 a = int(round((t - s.onset - ds.tmin) * ds.sfreq / stride))
                 if a >= 0 and a + width <= q.shape[1]:
                     feats.append(q[j, a:a + width].ravel())
+                    enc.append(h[j, a:a + width].ravel())
                     words.append(w.lower())
         i0 += q.shape[0]
-    return feats, words
+    return feats, enc, words
 
 
 def _probe(xtr: list[np.ndarray], ytr: list[str], xte: list[np.ndarray], yte: list[str],
@@ -62,15 +67,16 @@ def _probe(xtr: list[np.ndarray], ytr: list[str], xte: list[np.ndarray], yte: li
 def prefix_probe(model: Any, sets: dict[str, Any], *, seed: int = 0, min_count: int = 3,
                  max_classes: int = 30, batch_size: int = 8, raw: bool = True
                  ) -> dict[str, Any]:
-    """Word identity from the quantized prefix and from the raw windows (module docstring):
-    balanced accuracies on the test split, chance, and the counts.  The ``max_classes`` most
+    """Word identity from the quantized prefix, from the encoder's frames before the quantizer
+    and from the raw windows (module docstring): balanced accuracies on the test split, chance,
+    and the counts.  The ``max_classes`` most
     frequent training word types with at least ``min_count`` training windows are probed;
     ``raw=False`` skips the raw-signal probe."""
     train, test = sets["train"], sets["test"]
     if not all(getattr(d, "sentences", None) and d.sentences[0].onsets for d in (train, test)):
         raise DataError("the prefix probe needs sentence segments with word onsets.")
-    qtr, wtr = prefix_words(model, train, batch_size)
-    qte, wte = prefix_words(model, test, batch_size)
+    qtr, htr, wtr = prefix_words(model, train, batch_size)
+    qte, hte, wte = prefix_words(model, test, batch_size)
     counts = Counter(wtr)
     classes = {w for w, c in counts.most_common(max_classes) if c >= min_count}
     raw_tr, raw_wtr, raw_te, raw_wte = [], [], [], []
@@ -84,6 +90,7 @@ def prefix_probe(model: Any, sets: dict[str, Any], *, seed: int = 0, min_count: 
             "chance": 1.0 / len(classes) if classes else None,
             "train_windows": sum(w in classes for w in wtr), "test_windows": n_test,
             "quantized_prefix": _probe(qtr, wtr, qte, wte, classes, seed),
+            "encoder_features": _probe(htr, wtr, hte, wte, classes, seed),
             "raw_signal": _probe(raw_tr, raw_wtr, raw_te, raw_wte, classes, seed) if raw
             else None,
             "window_s": WORD_WINDOW, "min_count": min_count}

@@ -166,8 +166,9 @@ def summary(res: dict[str, Any]) -> list[str]:
             return "—" if v is None else f"{v:.3f}"
         lines.append(f"word identity from the quantized prefix (linear probe, {pp['word_types']}"
                      f" word types, {pp['test_windows']} test words): balanced accuracy "
-                     f"{num(pp['quantized_prefix'])}, raw signal {num(pp['raw_signal'])}, chance "
-                     f"{pp['chance']:.3f}")
+                     f"{num(pp['quantized_prefix'])}, encoder frames before the quantizer "
+                     f"{num(pp.get('encoder_features'))}, raw signal {num(pp['raw_signal'])}, "
+                     f"chance {pp['chance']:.3f}")
     ret = res["arms"]["model"]["retrieval"]
     lines.append(f"retrieval by likelihood: top-1 {ret['top1']:.3f} (chance "
                  f"{ret['chance_top1']:.3f}), mean rank {ret['mean_rank']:.2f} of "

@@ -11,8 +11,9 @@ from neuroseq.evaluation.prefix_probe import prefix_probe
 
 
 class Frames:
-    """A stand-in brain-to-text model whose 'quantized' frames are the signal averaged over
-    ``stride`` samples (``scale`` 0: frames without the signal)."""
+    """A stand-in brain-to-text model whose encoder frames are the signal (rolled by ``shift``)
+    averaged over ``stride`` samples, and whose 'quantized' frames keep ``scale`` of them
+    (``scale`` 0: the quantizer loses the signal)."""
 
     stride = 5
 
@@ -26,10 +27,11 @@ class Frames:
         return pad_collate
 
     def quantize(self, batch):
-        x = batch["x"] * self.scale + (1 - self.scale) * torch.randn_like(batch["x"])
-        x = torch.roll(x, self.shift, dims=-1)
+        x = torch.roll(batch["x"], self.shift, dims=-1)
         n = x.shape[-1] // self.stride * self.stride
-        return (x[..., :n].unflatten(-1, (-1, self.stride)).mean(-1).transpose(1, 2),)
+        h = x[..., :n].unflatten(-1, (-1, self.stride)).mean(-1).transpose(1, 2)
+        q = h * self.scale + (1 - self.scale) * torch.randn_like(h)
+        return q, None, {}, h
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +43,17 @@ def test_frames_that_carry_the_words_are_read(sets):
     res = prefix_probe(Frames(), sets, seed=0)
     assert res["word_types"] >= 5 and res["test_windows"] >= 20
     assert res["quantized_prefix"] > res["chance"] + 0.25
+    assert res["encoder_features"] > res["chance"] + 0.25
     assert res["raw_signal"] > res["chance"] + 0.25
 
 
-@pytest.mark.parametrize("model", [Frames(scale=0.0), Frames(shift=60)],
-                         ids=["frames without the signal", "frames 1.2 s off the words"])
-def test_frames_that_do_not_carry_them_are_not(sets, model):
-    res = prefix_probe(model, sets, seed=0, raw=False, max_classes=8)
+def test_a_quantizer_that_loses_the_words_is_told_from_the_encoder(sets):
+    res = prefix_probe(Frames(scale=0.0), sets, seed=0, raw=False, max_classes=8)
     assert res["quantized_prefix"] < res["chance"] + 0.15 and res["raw_signal"] is None
+    assert res["encoder_features"] > res["chance"] + 0.25
+
+
+def test_frames_off_the_words_carry_them_nowhere(sets):
+    res = prefix_probe(Frames(shift=60), sets, seed=0, raw=False, max_classes=8)
+    assert res["quantized_prefix"] < res["chance"] + 0.15
+    assert res["encoder_features"] < res["chance"] + 0.15
