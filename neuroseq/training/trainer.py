@@ -68,6 +68,33 @@ def _loggers(run_dir: Path, names: tuple[str, ...]) -> list[Any]:
     return out
 
 
+class _LastCheckpoint(ModelCheckpoint):
+    """``last.ckpt`` every ``n`` steps, written again after a validation at such a step: Lightning
+    saves it before that step's validation, so the early-stopping count it restores would miss
+    that check and a resumed run would stop later than an uninterrupted one."""
+
+    def __init__(self, dirpath: Path, n: int) -> None:
+        super().__init__(dirpath=dirpath, save_top_k=0, save_last=True, every_n_train_steps=n,
+                         enable_version_counter=False)
+        self.n = n
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        step = trainer.global_step
+        if not trainer.sanity_checking and self.last_model_path and step and step % self.n == 0:
+            trainer.save_checkpoint(self.last_model_path)
+
+
+def _stopped_early(last: Path) -> int | None:
+    """The step at which the run of ``last`` (its last checkpoint) stopped early, or None
+    when its early-stopping count is below its patience (or it has none)."""
+    state = torch.load(last, map_location="cpu", weights_only=True, mmap=True)
+    for key, cb in state.get("callbacks", {}).items():
+        if key.startswith("EarlyStopping") and cb.get("wait_count", 0) >= cb.get("patience", 1):
+            return int(state["global_step"])
+    return None
+
+
 def build_trainer(run_dir: str | Path, cfg: TrainConfig, *, has_val: bool,
                   callbacks: list[Any] | None = None,
                   distributed_sampler: bool = True) -> L.Trainer:
@@ -77,9 +104,7 @@ def build_trainer(run_dir: str | Path, cfg: TrainConfig, *, has_val: bool,
     if not logger.isEnabledFor(logging.INFO):  # Lightning's banner only with -v
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     # last.ckpt every N steps (resume), best.ckpt on the monitored loss
-    last = ModelCheckpoint(dirpath=folder.checkpoints_dir, save_top_k=0, save_last=True,
-                           every_n_train_steps=cfg.checkpoint_every_n_steps,
-                           enable_version_counter=False)
+    last = _LastCheckpoint(folder.checkpoints_dir, cfg.checkpoint_every_n_steps)
     if cfg.monitor_mode not in ("min", "max"):
         raise NeuroseqError(f"train.monitor_mode must be 'min' or 'max', got "
                             f"{cfg.monitor_mode!r}.")
@@ -133,11 +158,23 @@ def check_checkpoint(path: Path) -> None:
             from err
 
 
+def _load_best(module: L.LightningModule, folder: RunFolder) -> int | None:
+    """Load the weights early stopping chose (``best.ckpt``) into ``module``; their step."""
+    best = folder.checkpoint("best")
+    if not best.is_file():
+        return None
+    check_checkpoint(best)
+    state = torch.load(best, map_location="cpu", weights_only=True)
+    module.load_state_dict(state["state_dict"])
+    return int(state["global_step"])
+
+
 def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
         run_dir: str | Path, cfg: TrainConfig | None = None, resume: bool = True,
         extra_config: dict[str, Any] | None = None, split_hash: str | None = None,
         callbacks: list[Any] | None = None) -> L.Trainer:
-    """Train ``module``; resumes from ``run_dir/checkpoints/last.ckpt`` when it exists.
+    """Train ``module``; resumes from ``run_dir/checkpoints/last.ckpt`` when it exists (a run
+    that stopped early is not trained again: its best weights are loaded and it returns).
 
     A :class:`~neuroseq.training.loader.ResumableLoader` as ``train_loader`` makes the resume
     exact mid-epoch.  Writes ``run.json`` at the end (config, seed, versions, split hash,
@@ -169,6 +206,11 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
     ckpt_path = str(last) if resume and last.is_file() else None
     if ckpt_path:
         check_checkpoint(last)
+        done = _stopped_early(last) if stopping else None
+        if done is not None and folder.has("info"):  # finished: the same run, not a longer one
+            logger.info("%s stopped early at step %d; nothing left to train", run_dir, done)
+            _load_best(module, folder)
+            return trainer
     csv = run_dir / "metrics.csv"
     earlier = csv.read_bytes() if ckpt_path and csv.is_file() else None
     if ckpt_path:
@@ -183,14 +225,7 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
     if trainer.is_global_zero and earlier is not None:
         _merge_csv(csv, earlier)
     stopped = trainer.global_step
-    best = folder.checkpoint("best")
-    if stopping and best.is_file():  # evaluate (and save) the weights early stopping chose
-        check_checkpoint(best)
-        state = torch.load(best, map_location="cpu", weights_only=True)
-        module.load_state_dict(state["state_dict"])
-        best_step = int(state.get("global_step", stopped))
-    else:
-        best_step = None
+    best_step = _load_best(module, folder) if stopping else None
     if trainer.is_global_zero:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
                    if torch.is_tensor(v) and v.numel() == 1}

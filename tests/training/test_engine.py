@@ -128,3 +128,34 @@ def test_the_monitored_metric_and_its_direction_pick_the_best_step(tmp_path):
     with pytest.raises(NeuroseqError, match="monitor_mode"):
         fit(TaskModule(nn.Linear(4, 1), mse), loader(), loader(), run_dir=tmp_path / "x",
             cfg=TrainConfig(max_steps=2, monitor_mode="median"))
+
+
+def _diverging_val():
+    """Validation whose targets are the negated training targets: learning makes it worse."""
+    x, y = loader().dataset.tensors
+    return DataLoader(TensorDataset(x, -y), batch_size=32)
+
+
+def test_an_early_stopped_run_resumed_stays_stopped_and_an_interrupted_one_stops_alike(
+        tmp_path):
+    """Running a finished, early-stopped run again does not train further (it once went on
+    for another ``patience`` checks), and a run cut short resumes its patience where it was."""
+
+    def run(folder, max_steps=200, schedule=200):
+        torch.manual_seed(0)
+        module = TaskModule(nn.Linear(4, 1), mse, lr=0.05, max_steps=max_steps,
+                            schedule_steps=schedule)
+        cfg = TrainConfig(max_steps=max_steps, val_check_interval=8, early_stopping_patience=3,
+                          checkpoint_every_n_steps=8, log_every_n_steps=4)
+        fit(module, ResumableLoader(loader().dataset, 32, seed=0), _diverging_val(),
+            run_dir=tmp_path / folder, cfg=cfg)
+        info = json.loads((tmp_path / folder / "run.json").read_text())
+        return info, module.model.weight.detach().clone()
+
+    once, w_once = run("once")
+    assert once["early_stopped"] and once["best_step"] == 8 and once["global_step"] == 32
+    again, w_again = run("once")
+    assert again["global_step"] == once["global_step"] and torch.equal(w_again, w_once)
+    run("cut", max_steps=16)  # two checks, the second already worse
+    resumed, w_resumed = run("cut")
+    assert resumed["global_step"] == once["global_step"] and torch.equal(w_resumed, w_once)
