@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from neuroseq.errors import DataError
 from neuroseq.evaluation.probe import cv_logistic
-from neuroseq.evaluation.text_baselines import WORD_WINDOW, word_windows
+from neuroseq.evaluation.text_baselines import WORD_WINDOW, all_word_windows
 
 
 @torch.no_grad()
@@ -79,12 +79,8 @@ def prefix_probe(model: Any, sets: dict[str, Any], *, seed: int = 0, min_count: 
     qte, hte, wte = prefix_words(model, test, batch_size)
     counts = Counter(wtr)
     classes = {w for w, c in counts.most_common(max_classes) if c >= min_count}
-    raw_tr, raw_wtr, raw_te, raw_wte = [], [], [], []
-    for ds, xs, ws in ((train, raw_tr, raw_wtr), (test, raw_te, raw_wte)) if raw else ():
-        for i in range(len(ds)):
-            f, w = word_windows(ds, i)
-            xs += f
-            ws += w
+    raw_tr, raw_wtr = all_word_windows(train) if raw else ([], [])
+    raw_te, raw_wte = all_word_windows(test) if raw else ([], [])
     n_test = sum(w in classes for w in wte)
     return {"split": "test", "seed": seed, "word_types": len(classes),
             "chance": 1.0 / len(classes) if classes else None,

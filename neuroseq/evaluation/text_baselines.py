@@ -82,6 +82,17 @@ def word_windows(ds: Any, i: int) -> tuple[list[np.ndarray], list[str]]:
     return feats, words
 
 
+def all_word_windows(ds: Any) -> tuple[list[np.ndarray], list[str]]:
+    """:func:`word_windows` of every segment of ``ds``, joined."""
+    feats: list[np.ndarray] = []
+    words: list[str] = []
+    for i in range(len(ds)):
+        f, w = word_windows(ds, i)
+        feats += f
+        words += w
+    return feats, words
+
+
 def ridge_text(sets: dict[str, Any], candidates: list[str], n_test: int | None = None
                ) -> tuple[list[str], np.ndarray, dict[str, Any]]:
     """The ridge decoder (module docstring) on the first ``n_test`` test segments: its output
@@ -96,11 +107,7 @@ def ridge_text(sets: dict[str, Any], candidates: list[str], n_test: int | None =
     train, test = sets["train"], sets["test"]
     if not hasattr(train, "sentences") or not train.sentences[0].onsets:
         raise DataError("the ridge text decoder needs sentence segments with word onsets.")
-    xs, ws = [], []
-    for i in range(len(train)):
-        f, w = word_windows(train, i)
-        xs += f
-        ws += w
+    xs, ws = all_word_windows(train)
     vocab = {w for c in candidates for w in c.lower().split()} | set(ws)
     vec = word_vectors(sorted(vocab), "glove", on_missing="skip")
     keep = [k for k, w in enumerate(ws) if w in vec]
