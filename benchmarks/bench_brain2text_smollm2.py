@@ -281,7 +281,8 @@ def main() -> None:
     for name, evoked in corpora.items():
         if a.partial:
             done = [s for s in a.seeds if RunFolder(root / f"{name}_s{s}_p3").has("results")]
-            seeds = {str(s): per_seed(RunFolder(root / f"{name}_s{s}_p3").results())
+            seeds = {str(s): per_seed(backfill_probe(root / f"{name}_s{s}_p3",
+                                                     root / f"lee_{evoked:g}.zarr"))
                      for s in done}
             if not seeds:
                 continue
