@@ -161,12 +161,21 @@ def pooled(seeds: dict[str, dict[str, Any]]) -> dict[str, Any]:
     first = next(iter(seeds.values()))
     for arm in first["arms"]:
         out[arm] = {}
-        for m in (*METRICS, "retrieval_top5", "retrieval_mean_rank"):
-            v = [s["arms"][arm].get(m) for s in seeds.values()]
+        for m in (*METRICS, "retrieval_top5", "retrieval_mean_rank", "recall_seen",
+                  "recall_unseen"):
+            v = [_value(s["arms"][arm], m) for s in seeds.values()]
             if all(x is not None for x in v):
                 out[arm][m] = {"mean": float(np.mean(v)), "std": float(np.std(v)),
                                "n": len(v)}
     return out
+
+
+def _value(arm: dict[str, Any], metric: str) -> float | None:
+    """An arm's metric; ``recall_seen`` / ``recall_unseen``: its recall of test words heard /
+    never heard in training."""
+    if metric.startswith("recall_"):
+        return (arm.get("word_recall") or {}).get(metric.removeprefix("recall_"))
+    return arm.get(metric)
 
 
 def goal(seeds: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -193,11 +202,13 @@ def markdown(out: dict[str, Any]) -> str:
         lines += [f"**Partial: {out['partial']}.**", ""]
     for name, part in out["corpora"].items():
         lines += [f"## {name} corpus", "",
-                  "| arm | " + " | ".join(METRICS) + " | top-5 | mean rank |",
-                  "|---|" + "---|" * (len(METRICS) + 2)]
+                  "| arm | " + " | ".join(METRICS) + " | top-5 | mean rank | recall of seen words"
+                  " | of unseen words |",
+                  "|---|" + "---|" * (len(METRICS) + 4)]
         for arm, vals in part["pooled"].items():
             cells = [f"{vals[m]['mean']:.3f} ± {vals[m]['std']:.3f}" if m in vals else "—"
-                     for m in (*METRICS, "retrieval_top5", "retrieval_mean_rank")]
+                     for m in (*METRICS, "retrieval_top5", "retrieval_mean_rank", "recall_seen",
+                               "recall_unseen")]
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
         first = next(iter(part["seeds"].values()))
         lines += ["", f"Seeds finished: {', '.join(part['seeds'])}.  Chance: {first['chance']}; "
