@@ -85,14 +85,14 @@ class _LastCheckpoint(ModelCheckpoint):
             trainer.save_checkpoint(self.last_model_path)
 
 
-def _stopped_early(last: Path) -> int | None:
-    """The step at which the run of ``last`` (its last checkpoint) stopped early, or None
-    when its early-stopping count is below its patience (or it has none)."""
+def _finished(last: Path, max_steps: int) -> bool:
+    """Whether the run whose last checkpoint is ``last`` has nothing left to train: it reached
+    ``max_steps``, or its early-stopping count reached its patience."""
     state = torch.load(last, map_location="cpu", weights_only=True, mmap=True)
-    for key, cb in state.get("callbacks", {}).items():
-        if key.startswith("EarlyStopping") and cb.get("wait_count", 0) >= cb.get("patience", 1):
-            return int(state["global_step"])
-    return None
+    if int(state["global_step"]) >= max_steps:
+        return True
+    return any(key.startswith("EarlyStopping") and cb.get("wait_count", 0) >= cb.get("patience", 1)
+               for key, cb in state.get("callbacks", {}).items())
 
 
 def build_trainer(run_dir: str | Path, cfg: TrainConfig, *, has_val: bool,
@@ -173,8 +173,9 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
         run_dir: str | Path, cfg: TrainConfig | None = None, resume: bool = True,
         extra_config: dict[str, Any] | None = None, split_hash: str | None = None,
         callbacks: list[Any] | None = None) -> L.Trainer:
-    """Train ``module``; resumes from ``run_dir/checkpoints/last.ckpt`` when it exists (a run
-    that stopped early is not trained again: its best weights are loaded and it returns).
+    """Train ``module``; resumes from ``run_dir/checkpoints/last.ckpt`` when it exists (a
+    finished run — ``max_steps`` reached or stopped early — is not trained again: its weights,
+    the best ones with early stopping, are loaded and ``run.json`` is kept).
 
     A :class:`~neuroseq.training.loader.ResumableLoader` as ``train_loader`` makes the resume
     exact mid-epoch.  Writes ``run.json`` at the end (config, seed, versions, split hash,
@@ -206,10 +207,11 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
     ckpt_path = str(last) if resume and last.is_file() else None
     if ckpt_path:
         check_checkpoint(last)
-        done = _stopped_early(last) if stopping else None
-        if done is not None and folder.has("info"):  # finished: the same run, not a longer one
-            logger.info("%s stopped early at step %d; nothing left to train", run_dir, done)
-            _load_best(module, folder)
+        if folder.has("info") and _finished(last, cfg.max_steps):  # run.json stays as it is
+            logger.info("%s is finished; nothing left to train", run_dir)
+            if not (stopping and _load_best(module, folder) is not None):
+                state = torch.load(last, map_location="cpu", weights_only=True)
+                module.load_state_dict(state["state_dict"])
             return trainer
     csv = run_dir / "metrics.csv"
     earlier = csv.read_bytes() if ckpt_path and csv.is_file() else None

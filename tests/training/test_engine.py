@@ -159,3 +159,21 @@ def test_an_early_stopped_run_resumed_stays_stopped_and_an_interrupted_one_stops
     run("cut", max_steps=16)  # two checks, the second already worse
     resumed, w_resumed = run("cut")
     assert resumed["global_step"] == once["global_step"] and torch.equal(w_resumed, w_once)
+
+
+def test_a_finished_run_run_again_keeps_its_record_and_weights(tmp_path):
+    """Running a run that reached ``max_steps`` again trains nothing and keeps its run.json
+    (it was once rewritten with empty metrics); a longer ``max_steps`` still continues it."""
+
+    def run(steps):
+        torch.manual_seed(0)
+        module = TaskModule(nn.Linear(4, 1), mse, lr=0.1, max_steps=steps, schedule_steps=20)
+        fit(module, ResumableLoader(loader().dataset, 32, seed=0), None, run_dir=tmp_path,
+            cfg=TrainConfig(max_steps=steps, checkpoint_every_n_steps=5, val_check_interval=None))
+        return json.loads((tmp_path / "run.json").read_text()), module.model.weight.detach()
+
+    first, w_first = run(10)
+    again, w_again = run(10)
+    assert again == first and torch.equal(w_again, w_first) and first["metrics"]
+    longer, _ = run(20)
+    assert longer["global_step"] == 20
