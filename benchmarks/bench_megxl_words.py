@@ -72,15 +72,15 @@ def corpora(out: Path, subjects: int, sentences: int, vocab: int) -> tuple[Path,
 
 
 def cell(out: Path, words: Path, pre: Path, arm: str, seed: int, steps: int) -> dict:
-    """One fine-tuning run (resumed if it finished before)."""
+    """One fine-tuning run (read back if it finished before; an interrupted one resumes from its
+    last checkpoint, exactly)."""
     slug = "".join(ch if ch.isalnum() else "_" for ch in arm)
     run = out / "runs" / f"{slug}_{seed}"
     res = RunFolder(run).file("results.json")
     if not res.is_file():
         t = time.perf_counter()
         over = [o.format(pre=pre) for o in ARMS[arm]]
-        _neuroseq("finetune", "--config", CONFIG, "-o", str(run),
-                  "--no-resume", f"data.store={words}",
+        _neuroseq("finetune", "--config", CONFIG, "-o", str(run), f"data.store={words}",
                   f"tokenizer.path={RunFolder(pre).tokenizer_dir}", f"train.seed={seed}",
                   f"train.max_steps={steps}", *over)
         r = json.loads(res.read_text())
