@@ -85,10 +85,9 @@ class _LastCheckpoint(ModelCheckpoint):
             trainer.save_checkpoint(self.last_model_path)
 
 
-def _finished(last: Path, max_steps: int) -> bool:
-    """Whether the run whose last checkpoint is ``last`` has nothing left to train: it reached
-    ``max_steps``, or its early-stopping count reached its patience."""
-    state = torch.load(last, map_location="cpu", weights_only=True, mmap=True)
+def _finished(state: dict[str, Any], max_steps: int) -> bool:
+    """Whether the run whose last checkpoint holds ``state`` has nothing left to train: it
+    reached ``max_steps``, or its early-stopping count reached its patience."""
     if int(state["global_step"]) >= max_steps:
         return True
     return any(key.startswith("EarlyStopping") and cb.get("wait_count", 0) >= cb.get("patience", 1)
@@ -146,11 +145,11 @@ def _merge_csv(csv: Path, earlier: bytes) -> None:
     tmp.replace(csv)
 
 
-def check_checkpoint(path: Path) -> None:
+def check_checkpoint(path: Path) -> dict[str, Any]:
     """Refuse a truncated or corrupt checkpoint with a clear error before Lightning reads it
-    (loaded with ``weights_only=True``, memory-mapped, so only the index is read)."""
+    (loaded with ``weights_only=True``, memory-mapped, so only the index is read); its state."""
     try:
-        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except (RuntimeError, OSError, EOFError, ValueError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise NeuroseqError(f"checkpoint {path} is truncated or corrupt ({first}); delete it to "
@@ -163,8 +162,7 @@ def _load_best(module: L.LightningModule, folder: RunFolder) -> int | None:
     best = folder.checkpoint("best")
     if not best.is_file():
         return None
-    check_checkpoint(best)
-    state = torch.load(best, map_location="cpu", weights_only=True)
+    state = check_checkpoint(best)
     module.load_state_dict(state["state_dict"])
     return int(state["global_step"])
 
@@ -206,11 +204,10 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any = None, *,
     last = folder.checkpoint("last")
     ckpt_path = str(last) if resume and last.is_file() else None
     if ckpt_path:
-        check_checkpoint(last)
-        if folder.has("info") and _finished(last, cfg.max_steps):  # run.json stays as it is
+        state = check_checkpoint(last)
+        if folder.has("info") and _finished(state, cfg.max_steps):  # run.json stays as it is
             logger.info("%s is finished; nothing left to train", run_dir)
             if not (stopping and _load_best(module, folder) is not None):
-                state = torch.load(last, map_location="cpu", weights_only=True)
                 module.load_state_dict(state["state_dict"])
             return trainer
     csv = run_dir / "metrics.csv"
