@@ -29,10 +29,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from neuroseq.models.hub import HubModel
 from neuroseq.models.layers import rope
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -157,7 +157,7 @@ class CrissCrossBlock(nn.Module):
         return x + self.ffn(self.n2(x))
 
 
-class CrissCross(nn.Module, PyTorchModelHubMixin):
+class CrissCross(nn.Module, HubModel):
     """Masked-token model over RVQ codes ``[B, C, Q, T']`` of many sensors.
 
     Parameters

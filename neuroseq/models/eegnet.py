@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from neuroseq.models.hub import HubModel
 from neuroseq.models.signal_args import renamed
 
 
-class EEGNet(nn.Module, PyTorchModelHubMixin):
+class EEGNet(nn.Module, HubModel):
     """EEGNet-v4 with one classifier per task.
 
     Parameters

@@ -28,9 +28,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from neuroseq.models.hub import HubModel
 from neuroseq.models.layers import RopeBlock, SwiGLU
 from neuroseq.models.signal_args import renamed
 
@@ -50,7 +50,7 @@ def patchify(x: torch.Tensor, patch_len: int, stride: int) -> torch.Tensor:
     return x.unfold(-1, patch_len, stride)
 
 
-class ETE(nn.Module, PyTorchModelHubMixin):
+class ETE(nn.Module, HubModel):
     """Electrode Temporal Encoder: per-electrode causal transformer over signal patches.
 
     Parameters
@@ -227,7 +227,7 @@ class TEG(nn.Module):
 POOLINGS = ("mean", "attention", "summary")
 
 
-class EEGPT(nn.Module, PyTorchModelHubMixin):
+class EEGPT(nn.Module, HubModel):
     """ETE + TEG for (multi-task) classification of windows ``[B, E, T]``.
 
     ``freeze_ete=True`` (the v2 paper) trains only TEG and the heads; False fine-tunes all.

@@ -36,9 +36,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from neuroseq.models.hub import HubModel
 from neuroseq.models.layers import AcrossChannels, Block, KVCache, RollingKVCache
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -50,7 +50,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class GPT2MEG(nn.Module, PyTorchModelHubMixin):
+class GPT2MEG(nn.Module, HubModel):
     """Channel-independent GPT over per-channel token streams.
 
     Parameters

@@ -13,10 +13,10 @@ from typing import Literal
 
 import numpy as np
 import torch
-from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from neuroseq.errors import DataError
+from neuroseq.models.hub import HubModel
 
 
 def _lagged(x: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -31,7 +31,7 @@ def _lagged(x: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
 _BLOCK = 8192  # samples per least-squares block
 
 
-class LinearAR(nn.Module, PyTorchModelHubMixin):
+class LinearAR(nn.Module, HubModel):
     """Order-``p`` linear AR, per channel or multivariate.
 
     Parameters

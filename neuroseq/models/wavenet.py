@@ -18,8 +18,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
+
+from neuroseq.models.hub import HubModel
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"residual": 128, "skip": 512, "dilations": [2 ** i for i in range(7)] * 2},
@@ -44,7 +45,7 @@ class _GatedBlock(nn.Module):
         return x + self.res(h), self.skip(h[..., -1:] if last_only else h)
 
 
-class WaveNet(nn.Module, PyTorchModelHubMixin):
+class WaveNet(nn.Module, HubModel):
     """Channel-independent WaveNet over token streams (same call signature as GPT2MEG).
 
     Parameters

@@ -28,10 +28,10 @@ import math
 from typing import Any
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from neuroseq.models.crisscross import CrissCross
+from neuroseq.models.hub import HubModel
 from neuroseq.models.layers import sensor_query_pool
 from neuroseq.models.signal_args import renamed
 
@@ -47,7 +47,7 @@ def word_pooling(frames: torch.Tensor, n_frames: int) -> torch.Tensor:
     return w / w.sum(-1, keepdim=True).clamp_min(1.0)
 
 
-class WordRetrieval(nn.Module, PyTorchModelHubMixin):
+class WordRetrieval(nn.Module, HubModel):
     """Criss-cross backbone + per-word head predicting word embeddings ``[B, W, out_dim]``.
 
     Parameters

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from neuroseq.config import constructor_keys, save_config, train_config
 from neuroseq.data.collate import pad_collate
 from neuroseq.data.store import Store
-from neuroseq.errors import NeuroseqError
+from neuroseq.errors import FormatError, NeuroseqError
 from neuroseq.log import logger
 from neuroseq.tokenizers import Tokenizer
 from neuroseq.training.loader import ResumableLoader
@@ -265,6 +265,8 @@ def load_run(run_dir: str | Path, models: dict[str, type],
         with contextlib.redirect_stdout(io.StringIO()):  # huggingface_hub prints a notice
             model = load_model(folder, meta) if load_model is not None else \
                 models[kind].from_pretrained(folder.model_dir)
+    except FormatError:  # names the file and what does not match
+        raise
     except (OSError, ValueError, RuntimeError, SafetensorError) as err:
         raise NeuroseqError(f"cannot load the model weights of {folder} ({type(err).__name__}: "
                             f"{str(err).splitlines()[0] if str(err) else ''}); the file "
