@@ -186,6 +186,15 @@ def test_corrupt_checkpoints_give_one_line_and_exit_2(runs, tmp_path):
                                     "--out", str(tmp_path / "x.fif")])
     assert res.exit_code == 2 and "truncated or corrupt" in res.output, res.output
     assert "Traceback" not in res.output
+    from safetensors.torch import load_file, save_file
+
+    good = load_file(str(runs / "gpt" / "model" / "model.safetensors"))
+    save_file({k: v for k, v in good.items() if not k.startswith("blocks.0.")}, str(weights))
+    res = CliRunner().invoke(main, ["generate", "--checkpoint", str(broken), "--seconds", "1",
+                                    "--out", str(tmp_path / "x.fif")])
+    assert res.exit_code == 2 and "missing" in res.output and "blocks.0." in res.output, \
+        res.output
+    assert "Traceback" not in res.output
     ckpt = broken / "checkpoints" / "last.ckpt"
     ckpt.write_bytes(ckpt.read_bytes()[:5000])
     cfg = broken / "config.yaml"
