@@ -104,6 +104,20 @@ def test_the_model_arm_is_decoded_and_free_running():
     assert not any(k in b for b in model.batches for k in TEXT_FIELDS)  # no text reached it
 
 
+def test_retrieval_ranks_by_each_arm_s_own_likelihood_never_the_reference():
+    """Each arm's retrieval reads the likelihoods the model gave its own input: the stand-in
+    prefers the text whose index its MEG carries, so another sentence's MEG ranks that other
+    sentence first, and no brain data (all ties) never wins."""
+    res, _ = _run()
+    top1 = {a: res["arms"][a]["retrieval"]["top1"] for a in res["arms"]
+            if res["arms"][a]["retrieval"] is not None}
+    assert top1["model"] == 1.0
+    assert top1["shuffled"] == 0.0
+    assert top1["llm_only"] == 0.0
+    assert top1["noise"] < 0.5
+    assert res["arms"]["model"]["retrieval"]["chance_top1"] == pytest.approx(1 / len(TEST))
+
+
 def test_the_noise_arm_sees_no_test_meg_and_has_the_training_spectrum():
     res, model = _run()
     assert set(_decoded(res, "noise")) == {"noise"}
