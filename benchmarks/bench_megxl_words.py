@@ -184,6 +184,8 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=800)
     ap.add_argument("--pretrain-steps", type=int, default=600)
+    ap.add_argument("--codec-steps", type=int, default=None,
+                    help="the codec's training steps (default: the config's, 600)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--subjects", type=int, default=6)
     ap.add_argument("--sentences", type=int, default=100)
@@ -206,7 +208,8 @@ def main() -> None:
         if not RunFolder(run).has("model"):
             _neuroseq("pretrain", "--config", "configs/megxl_tiny.yaml", "-o", str(run),
                       f"data.store={pstore}", f"train.max_steps={a.pretrain_steps}",
-                      f"train.val_check_interval={a.pretrain_steps}", f"train.seed={s}")
+                      f"train.val_check_interval={a.pretrain_steps}", f"train.seed={s}",
+                      *([f"tokenizer.steps={a.codec_steps}"] if a.codec_steps else []))
     todo = [f"{arm}|{s}" for arm in ARMS for s in a.seeds]
     env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     running: list[subprocess.Popen] = []
@@ -231,7 +234,8 @@ def main() -> None:
     res = {"command": command.strip(), "seeds": a.seeds, "steps": a.steps,
            "corpus": {"subjects": a.subjects, "sentences": a.sentences, "vocab": a.vocab},
            "word_window_s": [tmin, tmax],
-           "pretrain": {"steps": a.pretrain_steps, "per_seed": {
+           "pretrain": {"steps": a.pretrain_steps, "codec_steps": a.codec_steps or yaml.safe_load(
+               Path("configs/megxl_tiny.yaml").read_text())["tokenizer"]["steps"], "per_seed": {
                str(s): {"final_val_loss": i.get("final_val_loss"), "metrics": i.get("metrics")}
                for s, i in infos.items()}},
            "wall_s": round(time.perf_counter() - t0), "cells": cells, "ridge": ridge}
@@ -245,7 +249,8 @@ def main() -> None:
           f"channel, clip ±5), groups of 10 words, each word's {tmin:g} … {tmax:g} s window, "
           "hashed "
           "0.8/0.1/0.1 split of the groups' word strings; pretraining corpus: another story, "
-          f"other subjects, {a.pretrain_steps} masked-token steps of the tiny MEG-XL.  Every "
+          f"other subjects, {res['pretrain']['codec_steps']} codec steps, then {a.pretrain_steps} "
+          "masked-token steps of the tiny MEG-XL.  Every "
           f"arm: up to {a.steps} steps (batch 4), validation every 50, patience 4 on the "
           "validation in-batch retrieval accuracy, best checkpoint tested, the pretraining "
           "run's codec (codec and pretraining made again for each seed).  Test split; retrieval "
@@ -263,7 +268,7 @@ def main() -> None:
           + f" | {rr['top_k']:.3f} ({rr['frequency_top_k']:.3f}) | — | — |\n\n"
           f"Leaked word runs between splits (`leaked_runs`, recorded by every run): "
           f"{sorted({r.get('leaked_runs') for v in cells.values() for r in v}, key=str)}.  "
-          "Wall s: mean over seeds of one run's time on one core (2 runs at a time); † a run "
+          f"Wall s: mean over seeds of one run's time on one core ({a.jobs} at a time); † a run "
           "was interrupted and resumed from its checkpoint, its time counts from the resume.\n")
     write_text_atomic(stem.with_suffix(".md"), md)
     print(md)
