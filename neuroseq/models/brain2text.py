@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from neuroseq.data.collate import EncodeCollate, pad_collate, text_ids
+from neuroseq.errors import FormatError
 from neuroseq.models.causal_lm import MEG_TOKENS, add_lora, load_causal_lm, load_lora
 from neuroseq.models.meg_encoder import MEGEncoder
 from neuroseq.models.quantizers import ResidualQuantizer
@@ -307,7 +308,8 @@ class Brain2Text(nn.Module):
                                                        "meg_close")
         missing = [k for k in missing if not k.startswith(fresh)]
         if missing or unexpected:
-            raise RuntimeError(f"weights of {d} do not match the model: missing {missing[:4]}, "
-                               f"unexpected {unexpected[:4]}.")
+            raise FormatError(f"{d / 'model.safetensors'} does not match the Brain2Text that "
+                              f"config.json describes: missing {len(missing)} tensors "
+                              f"{missing[:4]}, unexpected {len(unexpected)} {unexpected[:4]}.")
         return model
 

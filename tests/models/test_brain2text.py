@@ -1,5 +1,6 @@
 """The brain-to-text model: shapes, sensor sets, LoRA adapters saved and loaded on their own."""
 
+import pytest
 import torch
 
 from neuroseq.data.collate import add_text_ids, pad_collate
@@ -56,6 +57,17 @@ def test_lora_adapters_round_trip_and_only_they_are_trained(sentence_store, tiny
                 p.zero_()
     fresh.eval()
     assert not torch.allclose(fresh.log_likelihood(fresh.meg_embeddings(b), b["text"]), ref)
+    # weights missing an encoder tensor are refused, naming it
+    from safetensors.torch import load_file, save_file
+
+    from neuroseq.errors import FormatError
+
+    w = load_file(str(tmp_path / "model" / "model.safetensors"))
+    gone = next(k for k in sorted(w) if k.startswith("encoder."))
+    save_file({k: v for k, v in w.items() if k != gone},
+              str(tmp_path / "model" / "model.safetensors"))
+    with pytest.raises(FormatError, match="missing 1 tensors"):
+        Brain2Text.from_pretrained(tmp_path / "model")
 
 
 def test_smollm2_loads_offline_and_reads_the_meg_prefix(sentence_store):
