@@ -36,6 +36,9 @@ def fit_codec(codec: RVQCodec, data: Any, *, sfreq: float | None = None,
     recording, arrays).  Crops are ``crop`` samples (default ``crop_seconds`` at the data's
     rate), rounded down to whole frames; ``trainer`` sets :class:`TrainConfig` fields.  The run
     directory (a temporary one unless given) holds the checkpoints, so training resumes.
+    ``seed`` sets the crops and the training; the initial weights are ``codec``'s as
+    constructed, so seed torch before constructing it for a reproducible codec (the runner
+    does).
     """
     arrays = codec.fit_arrays(data, sfreq=sfreq, split=split)
     if crop is None:

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.fixture(scope="module")
 def trained(meg_rec, tmp_path_factory):
     run = tmp_path_factory.mktemp("rvq")
+    torch.manual_seed(0)  # the initial weights: not whatever tests ran before left in the RNG
     codec = fit_codec(RVQCodec("tiny"), meg_rec, run_dir=run, max_steps=150, batch_size=32,
                       crop=240, warmup_steps=10, log_every_n_steps=10)
     return codec, run
