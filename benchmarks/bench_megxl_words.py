@@ -238,7 +238,8 @@ def main() -> None:
                Path("configs/megxl_tiny.yaml").read_text())["tokenizer"]["steps"], "per_seed": {
                str(s): {"final_val_loss": i.get("final_val_loss"), "metrics": i.get("metrics")}
                for s, i in infos.items()}},
-           "wall_s": round(time.perf_counter() - t0), "cells": cells, "ridge": ridge}
+           "wall_s_this_invocation": round(time.perf_counter() - t0), "cells": cells,
+           "ridge": ridge}
     stem = Path(a.results)
     write_json_atomic(stem.with_suffix(".json"), res)
     rr = ridge["top10_of_50"]
@@ -268,8 +269,9 @@ def main() -> None:
           + f" | {rr['top_k']:.3f} ({rr['frequency_top_k']:.3f}) | — | — |\n\n"
           f"Leaked word runs between splits (`leaked_runs`, recorded by every run): "
           f"{sorted({r.get('leaked_runs') for v in cells.values() for r in v}, key=str)}.  "
-          f"Wall s: mean over seeds of one run's time on one core ({a.jobs} at a time); † a run "
-          "was interrupted and resumed from its checkpoint, its time counts from the resume.\n")
+          f"Wall s: mean over seeds of one run's elapsed time on one core ({a.jobs} at a time), "
+          "other work on the machine and pauses included; † a run was interrupted and resumed "
+          "from its checkpoint, its time counts from the resume.\n")
     write_text_atomic(stem.with_suffix(".md"), md)
     print(md)
 

@@ -119,8 +119,6 @@ def logreg(store: Any, mode: str, ids: list[str], fraction: float, seed: int,
 def _probe(store: Any, mode: str, ids: list[str], fraction: float, seed: int,
            ete_dir: Path | None, ete_kw: dict[str, Any], tasks: dict[str, dict]
            ) -> dict[str, dict]:
-    import contextlib
-    import io
 
     import torch
 
@@ -134,9 +132,8 @@ def _probe(store: Any, mode: str, ids: list[str], fraction: float, seed: int,
     model = EEGPT({t: 2 for t in tasks}, n_chans=len(vocabulary()), pooling="mean",
                   **ete_kw)
     if ete_dir is not None:
-        with contextlib.redirect_stdout(io.StringIO()):
-            model.ete.load_state_dict(ETE.from_pretrained(RunFolder(ete_dir).model_dir)
-                                      .state_dict())
+        model.ete.load_state_dict(ETE.from_pretrained(RunFolder(ete_dir).model_dir)
+                                  .state_dict())
     return linear_probe(model, label_subset(train, fraction, seed), test, seed=seed)
 
 

@@ -116,13 +116,9 @@ def power_law_vs_flat(x: np.ndarray, y: np.ndarray) -> dict[str, Any] | None:
 
 def _ete_params(run: Path) -> tuple[int, int]:
     """(non-embedding, total) parameter counts of a pretrained ETE."""
-    import contextlib
-    import io
-
     from neuroseq.models.eegpt import ETE
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        ete = ETE.from_pretrained(RunFolder(run).model_dir)
+    ete = ETE.from_pretrained(RunFolder(run).model_dir)
     total = sum(p.numel() for p in ete.parameters())
     return total - ete.electrode.weight.numel(), total
 

@@ -12,8 +12,6 @@ scratch, frozen or tuned) + task-shared electrode graph on ``data.tasks``, or EE
 
 from __future__ import annotations
 
-import contextlib
-import io
 from typing import Any
 
 from neuroseq.data.subsets import ShuffledLabels, label_subset, subset
@@ -119,8 +117,7 @@ def build_eegpt(ctx: RunContext) -> EEGPT | EEGNet:
     freeze = bool(m.pop("freeze_ete", pretrained is not None))
     ete = None
     if pretrained:
-        with contextlib.redirect_stdout(io.StringIO()):  # huggingface_hub prints a notice
-            ete = ETE.from_pretrained(RunFolder(pretrained).model_dir)
+        ete = ETE.from_pretrained(RunFolder(pretrained).model_dir)
         m |= {"bidirectional": ete.bidirectional, "horizon": ete.horizon,
               "input_norm": ete.input_norm}
     model = EEGPT(ctx.meta["tasks"], n_chans=len(vocabulary()), freeze_ete=freeze, **m)

@@ -9,8 +9,6 @@ a finished run back.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -262,9 +260,8 @@ def load_run(run_dir: str | Path, models: dict[str, type],
         raise NeuroseqError(f"{folder}: model kind {kind!r} is unknown here ({sorted(models)}).")
     weights = folder.model_dir / "model.safetensors"
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # huggingface_hub prints a notice
-            model = load_model(folder, meta) if load_model is not None else \
-                models[kind].from_pretrained(folder.model_dir)
+        model = load_model(folder, meta) if load_model is not None else \
+            models[kind].from_pretrained(folder.model_dir)
     except FormatError:  # names the file and what does not match
         raise
     except (OSError, ValueError, RuntimeError, SafetensorError) as err:
