@@ -116,10 +116,13 @@ def evaluate_text(model: Any, sets: dict[str, Any], *, dec: dict[str, Any], batc
             hyps["ridge"], ll["ridge"], ridge = ridge_text(sets, sorted(set(refs)), len(refs))
         except (ImportError, DataError) as e:  # said in the results and the summary
             ridge = {"not_run": str(e)}
-        try:  # what the prefix carries of each word
-            probe = prefix_probe(model, sets, seed=seed)
-        except DataError as e:
-            probe = {"not_run": str(e)}
+        if not dec.get("prefix_probe", True):  # said in the results and the summary
+            probe = {"not_run": "decode.prefix_probe=false"}
+        else:
+            try:  # what the prefix carries of each word
+                probe = prefix_probe(model, sets, seed=seed)
+            except DataError as e:
+                probe = {"not_run": str(e)}
     arms = score_arms(hyps, ll, refs, bertscore=bool(dec.get("bertscore", True)))
     seen = {w.lower() for t in sets["train"].texts for w in t.split()}
     for arm, hy in hyps.items():

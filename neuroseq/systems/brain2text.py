@@ -40,7 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "objective": {"mask_ratio": 0.5, "commitment_weight": 0.25},
     "distill": {"teacher": None, "alpha": 0.5, "temperature": 2.0, "feature_weight": 0.0},
     "decode": {"max_new_tokens": 32, "num_beams": 1, "do_sample": False, "temperature": 1.0,
-               "top_p": 1.0, "seed": 0, "bertscore": True, "max_test": None},
+               "top_p": 1.0, "seed": 0, "bertscore": True, "max_test": None,
+               "prefix_probe": True},
 }
 
 

@@ -115,7 +115,8 @@ def test_text_loss_learns_the_meg_to_text_link_and_a_mutated_target_fails(
         batch, tiny_llm_dir, mutated):
     """Trained with each segment's own sentence, the loss of the right pairing ends far below
     that of the pairing shifted by one; with the targets shuffled at every step (a mutated
-    target) the same criterion fails."""
+    target) the same criterion fails.  120 steps: at 60, 2 of 8 model seeds had not yet found
+    the link (margin 0.19 and 0.40; the mutated arm stays within 0.03 at either length)."""
     model = _model(tiny_llm_dir)
     g = torch.Generator().manual_seed(1)
     texts = None
@@ -124,7 +125,7 @@ def test_text_loss_learns_the_meg_to_text_link_and_a_mutated_target_fails(
             return [batch["text"][j] for j in torch.randperm(len(batch["text"]), generator=g)]
     base = {n: p.detach().clone() for n, p in model.llm.named_parameters()
             if "lora" not in n}
-    losses, _ = _fit(model, TextLoss(), batch, 60, texts=texts)
+    losses, _ = _fit(model, TextLoss(), batch, 120, texts=texts)
     model.eval()
     with torch.no_grad():  # measured apart from the objective: the model's own likelihood
 

@@ -52,6 +52,7 @@ def test_three_phases_freeze_what_they_should_and_evaluate_beside_controls(runs)
     assert {"train_perplexity_0", "train_commitment", "train_diversity"} <= set(q2.columns)
     res = json.loads((root / "p3" / "results.json").read_text())
     assert res["teacher_forced"] is False and res["mode"] == "phased"
+    assert {"quantized_prefix", "encoder_features", "raw_signal"} <= set(res["prefix_probe"])
     assert set(res["arms"]) == {"model", "noise", "shuffled", "llm_only", "constant", "ridge"}
     for name, arm in res["arms"].items():
         if name == "constant":  # one answer for all: no likelihoods, no retrieval
@@ -74,12 +75,15 @@ def test_three_phases_freeze_what_they_should_and_evaluate_beside_controls(runs)
 
 def test_single_phase_and_distillation_modes(runs):
     root, common = runs
-    r = _cli("finetune", *common, "train.max_steps=2", "decode.max_test=4",
-             "decode.bertscore=false", "-o", root / "single")
+    fast = ["decode.max_test=4", "decode.bertscore=false", "decode.prefix_probe=false"]
+    r = _cli("finetune", *common, "train.max_steps=2", *fast, "-o", root / "single")
     assert r.exit_code == 0, r.output
-    assert json.loads((root / "single" / "results.json").read_text())["mode"] == "single"
-    r = _cli("finetune", *common, "train.max_steps=3", "decode.max_test=4",
-             "decode.bertscore=false", f"distill.teacher={root / 'p3'}",
+    res = json.loads((root / "single" / "results.json").read_text())
+    assert res["mode"] == "single"
+    # the probe (the costly part of a test run's evaluation) is skipped only when asked, and said
+    assert res["prefix_probe"] == {"not_run": "decode.prefix_probe=false"}
+    assert "prefix probe not run: decode.prefix_probe=false" in r.output
+    r = _cli("finetune", *common, "train.max_steps=3", *fast, f"distill.teacher={root / 'p3'}",
              f"model.from_run={root / 'p2'}", "-o", root / "distill")
     assert r.exit_code == 0, r.output
     assert json.loads((root / "distill" / "results.json").read_text())["mode"] == "distill"
@@ -159,7 +163,8 @@ def test_megxl_backbone_is_an_alternative_encoder(sentence_store, tiny_llm_dir, 
              tmp_path / "p2")
     assert r.exit_code == 0, r.output
     r = _cli("finetune", *common, "train.max_steps=4", "decode.bertscore=false",
-             f"model.from_run={tmp_path / 'p2'}", "-o", tmp_path / "p3")
+             "decode.prefix_probe=false", f"model.from_run={tmp_path / 'p2'}", "-o",
+             tmp_path / "p3")
     assert r.exit_code == 0, r.output
     back = CrissCross.from_pretrained(pre / "model").state_dict()
     from neuroseq.training.parts import load_brain2text as load_model
