@@ -119,7 +119,6 @@ def logreg(store: Any, mode: str, ids: list[str], fraction: float, seed: int,
 def _probe(store: Any, mode: str, ids: list[str], fraction: float, seed: int,
            ete_dir: Path | None, ete_kw: dict[str, Any], tasks: dict[str, dict]
            ) -> dict[str, dict]:
-
     import torch
 
     from neuroseq.data.subsets import label_subset
